@@ -1,0 +1,79 @@
+# tapgate: `make run` serves a local gateway, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.tapgate-installed
+COVERAGE_ENV := COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
+
+.PHONY: help run test test-compiled test-pure lint typecheck bench install prerequisites clean
+
+help:
+	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var"
+	@echo "make test   lint, type-check, and the whole suite in both fastpath modes, with coverage"
+	@echo "make bench  microbenchmarks (compiled and pure Python side by side)"
+
+prerequisites:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null || { \
+	  echo "tapgate needs Python 3.11 or newer as '$(PYTHON)'."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install python3"; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "Python's venv module is missing."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install python3-venv"; exit 1; }
+	@command -v cc >/dev/null 2>&1 || command -v gcc >/dev/null 2>&1 || { \
+	  echo "No C compiler: the Cython fastpath cannot be built."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install gcc"; \
+	  echo "  (or TAPGATE_NO_EXTENSIONS=1 for the slower pure-Python twin)"; exit 1; }
+	@test -f "$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')/Python.h" || { \
+	  echo "Python headers (Python.h) are missing: the Cython fastpath cannot be built."; \
+	  echo "  Debian/Ubuntu: sudo apt-get install python3-dev"; exit 1; }
+
+$(STAMP): requirements/lock.txt pyproject.toml setup.py fastpath/*.pyx fastpath/*.pxd
+	@$(MAKE) --no-print-directory prerequisites
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+	  -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps \
+	  --no-build-isolation -e .
+	echo 'import coverage; coverage.process_startup()' > \
+	  "$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/tapgate-coverage.pth"
+	TAPGATE_REQUIRE_EXTENSIONS=1 $(BIN)/python -c 'import fastpath, sys; \
+	  sys.exit(0) if fastpath.IMPLEMENTATION == "c" else sys.exit("compiled fastpath did not build: " + str(fastpath.IMPORT_ERROR))'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+var/admin.token:
+	mkdir -p var
+	umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
+	@echo "made a development admin token in $@ (tapgate wallet credit reads it)"
+
+run: $(STAMP) var/admin.token
+	TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 \
+	  $(BIN)/tapgate serve --host 127.0.0.1 --port 8080
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway fastpath tests bench setup.py
+	$(BIN)/ruff format --check gateway fastpath tests bench setup.py
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test-compiled: $(STAMP)
+	$(COVERAGE_ENV) TAPGATE_REQUIRE_EXTENSIONS=1 $(BIN)/coverage run -m pytest
+
+test-pure: $(STAMP)
+	$(COVERAGE_ENV) TAPGATE_NO_EXTENSIONS=1 $(BIN)/coverage run -m pytest
+
+test: $(STAMP)
+	rm -f .coverage .coverage.*
+	$(MAKE) --no-print-directory lint typecheck
+	$(MAKE) --no-print-directory test-compiled
+	$(MAKE) --no-print-directory test-pure
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report --include='gateway/*' --fail-under=85
+
+bench: $(STAMP)
+	$(BIN)/pytest bench -p no:randomly --benchmark-only --benchmark-group-by=group -o addopts=""
+
+clean:
+	rm -rf $(VENV) build *.egg-info fastpath/*.c fastpath/*.so .coverage .coverage.* htmlcov

@@ -1,0 +1,125 @@
+"""The bet admission pipeline, in the documented order.
+
+validate (done by the caller) -> per-address bucket -> timestamp window -> signature
+-> replay lookup -> per-wallet bucket -> market checks -> balance reservation
+-> enqueue -> await commit. Any refusal after the reservation releases it (the writer
+does that for refusals at commit time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import orjson
+
+from fastpath import TokenBuckets
+from gateway.accounts import Accounts
+from gateway.config import Settings
+from gateway.errors import Rejection
+from gateway.protocol import BetRequest, check_window, verify
+from gateway.recent import RecentBets
+from gateway.store.writer import PendingBet, Writer
+
+__all__ = ["Admission", "rate_limited"]
+
+
+def rate_limited(policy: str, quota: float, window: float, wait: float) -> Rejection:
+    """A 429 with Retry-After and draft-ietf-httpapi-ratelimit-headers fields."""
+    seconds = max(1, int(wait + 0.999))
+    return Rejection(
+        "rate_limited",
+        f"too many requests for this {policy}; retry after {seconds} s",
+        retry_after=seconds,
+        headers=(
+            (b"ratelimit-policy", f'"{policy}";q={int(quota)};w={int(window)}'.encode()),
+            (b"ratelimit", f'"{policy}";r=0;t={seconds}'.encode()),
+        ),
+    )
+
+
+class Admission:
+    """Decides each bet; owns the buckets and the in-memory rules."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: Accounts,
+        recent: RecentBets,
+        writer: Writer,
+        address_buckets: TokenBuckets,
+        wallet_buckets: TokenBuckets,
+        clock: Callable[[], float],
+    ) -> None:
+        self.settings = settings
+        self.accounts = accounts
+        self.recent = recent
+        self.writer = writer
+        self.address_buckets = address_buckets
+        self.wallet_buckets = wallet_buckets
+        self.clock = clock
+        self._address_window = settings.address_burst / settings.address_rate
+        self._wallet_window = settings.wallet_burst / settings.wallet_rate
+
+    async def place(self, bet: BetRequest, client: str, now: float) -> tuple[bytes, int, bool]:
+        """Admit ``bet`` from ``client`` at wall-clock ``now`` (seconds).
+
+        Returns (receipt, bet id, replayed) or raises Rejection.
+        """
+        s = self.settings
+        wait = self.address_buckets.take(client, now)
+        if wait:
+            raise rate_limited("address", s.address_burst, self._address_window, wait)
+        now_ms = int(now * 1000)
+        check_window(bet.timestamp, now_ms, s.receive_window_ms, s.future_skew_ms)
+        message = bet.message
+        verify(bet.wallet, message, bet.signature)
+
+        key = RecentBets.key(bet.wallet, bet.nonce)
+        seen = self.recent.get(key, now_ms)
+        if seen is not None:
+            if seen.message != message:
+                raise Rejection("nonce_reused", "this wallet already used this nonce")
+            if seen.receipt is not None:
+                receipt = seen.receipt
+            else:
+                assert seen.future is not None
+                receipt = await asyncio.shield(seen.future)
+            return receipt, int(orjson.loads(receipt)["bet_id"]), True
+
+        wait = self.wallet_buckets.take(bet.wallet, now)
+        if wait:
+            raise rate_limited("wallet", s.wallet_burst, self._wallet_window, wait)
+
+        multiplier = s.fixed_multiplier
+        minimum = bet.min_multiplier_hundredths
+        if minimum is not None and minimum > multiplier:
+            raise Rejection(
+                "multiplier_below_minimum",
+                f"the cell pays {multiplier // 100}.{multiplier % 100:02d}, "
+                f"below min_multiplier {bet.min_multiplier}",
+            )
+        writer = self.writer
+        if not writer.accepting:
+            raise Rejection("overloaded", "the gateway is shutting down", retry_after=1.0)
+        self.accounts.reserve(bet.wallet, bet.amount)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        pending = PendingBet(
+            wallet=bet.wallet,
+            market=bet.market,
+            cell_id=bet.cell_id,
+            amount=bet.amount,
+            nonce=bet.nonce,
+            timestamp=bet.timestamp,
+            min_multiplier=bet.min_multiplier,
+            signature=bet.signature,
+            multiplier=multiplier,
+            accepted_at=now_ms,
+            key=key,
+            future=future,
+        )
+        if not writer.submit(pending, self.clock()):
+            self.accounts.release(bet.wallet, bet.amount)
+            raise Rejection("overloaded", "the bet queue is full", retry_after=1.0)
+        self.recent.begin(key, message, future)
+        return await future, pending.bet_id, False

@@ -1,0 +1,75 @@
+"""``create_app(settings)``: the ASGI application, wired by its lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.types import Receive, Scope, Send
+
+from gateway.config import Settings
+from gateway.errors import Rejection
+from gateway.http.api import routes
+from gateway.http.bets import PlaceBet
+from gateway.http.context import RequestContext, request_id
+from gateway.http.errors import send_rejection
+from gateway.http.responses import http_exception, rejection_response
+from gateway.runtime import Runtime, open_runtime
+
+__all__ = ["TapgateApp", "create_app"]
+
+
+class TapgateApp:
+    """Routes ``POST /api/bets`` to the raw-ASGI hot path and the rest to Starlette."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.runtime: Runtime | None = None
+        self._place_bet: PlaceBet | None = None
+        self.starlette = Starlette(
+            routes=routes,
+            lifespan=self._lifespan,
+            exception_handlers={Rejection: rejection_response, HTTPException: http_exception},
+        )
+        self._asgi = RequestContext(self._dispatch, settings.trusted_proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._asgi(scope, receive, send)
+
+    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/api/bets":
+            if scope["method"] != "POST":
+                await send_rejection(
+                    send,
+                    Rejection("method_not_allowed", "use POST /api/bets"),
+                    request_id(scope),
+                )
+            elif self._place_bet is None:
+                await send_rejection(
+                    send,
+                    Rejection("overloaded", "the gateway is starting", retry_after=1.0),
+                    request_id(scope),
+                )
+            else:
+                await self._place_bet(scope, receive, send)
+            return
+        await self.starlette(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        runtime = await open_runtime(self.settings)
+        runtime.start()
+        self.runtime = runtime
+        app.state.runtime = runtime
+        self._place_bet = PlaceBet(runtime.admission, frozenset(self.settings.markets))
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+
+def create_app(settings: Settings) -> TapgateApp:
+    """Build the gateway; nothing is opened until the lifespan starts."""
+    return TapgateApp(settings)

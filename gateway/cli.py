@@ -1,0 +1,180 @@
+"""``tapgate``: serve the gateway, make keys, fund wallets, place and read bets."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+import orjson
+
+__all__ = ["main"]
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.config import ConfigError, Settings
+    from gateway.lockfile import DataDirLocked, hold_lock
+    from gateway.telemetry import configure_logging
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"tapgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        hold_lock(settings.lock_path)
+    except DataDirLocked as exc:
+        print(f"tapgate: {exc}", file=sys.stderr)
+        return 1
+    configure_logging(settings.log_level)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+        backlog=4096,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return 0 if server.started else 1
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from gateway.client import Wallet
+
+    wallet = Wallet.generate()
+    path = Path(args.out)
+    try:
+        wallet.save(path)
+    except FileExistsError:
+        print(f"tapgate: {path} exists; not overwriting a key", file=sys.stderr)
+        return 1
+    print(wallet.address)
+    return 0
+
+
+def _print_response(response: httpx.Response) -> int:
+    try:
+        print(orjson.dumps(response.json(), option=orjson.OPT_INDENT_2).decode())
+    except ValueError:
+        print(response.text)
+    return 0 if response.is_success else 1
+
+
+def _admin_token() -> str | None:
+    """TAPGATE_ADMIN_TOKEN, else the file TAPGATE_ADMIN_TOKEN_FILE names (make run's default)."""
+    token = os.environ.get("TAPGATE_ADMIN_TOKEN")
+    if token:
+        return token
+    path = Path(os.environ.get("TAPGATE_ADMIN_TOKEN_FILE", "var/admin.token"))
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def _credit(args: argparse.Namespace) -> int:
+    token = _admin_token()
+    if not token:
+        print(
+            "tapgate: set TAPGATE_ADMIN_TOKEN (or TAPGATE_ADMIN_TOKEN_FILE) to the gateway's "
+            "admin token",
+            file=sys.stderr,
+        )
+        return 2
+    with httpx.Client(base_url=args.url, timeout=10) as client:
+        response = client.post(
+            f"/admin/wallets/{args.wallet}/credit",
+            json={"amount": args.amount, "reference": args.reference},
+            headers={"authorization": f"Bearer {token}"},
+        )
+    return _print_response(response)
+
+
+def _bet(args: argparse.Namespace) -> int:
+    from gateway.client import Wallet, bet_body, post_bet
+
+    wallet = Wallet.load(Path(args.key))
+    body = bet_body(
+        wallet,
+        market=args.market,
+        cell_id=args.cell,
+        amount=args.amount,
+        nonce=args.nonce,
+        min_multiplier=args.min_multiplier,
+    )
+    with httpx.Client(base_url=args.url, timeout=10) as client:
+        return _print_response(post_bet(client, body))
+
+
+def _show(args: argparse.Namespace) -> int:
+    from gateway.client import Wallet, read_headers
+
+    wallet = Wallet.load(Path(args.key))
+    target = f"/api/wallets/{wallet.address}"
+    if args.bets:
+        target += "/bets"
+    with httpx.Client(base_url=args.url, timeout=10) as client:
+        response = client.get(target, headers=read_headers(wallet, "GET", target))
+    return _print_response(response)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tapgate", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the gateway (settings from TAPGATE_* variables)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(func=_serve)
+
+    keygen = sub.add_parser("keygen", help="make a wallet key; prints the wallet address")
+    keygen.add_argument("--out", default="wallet.key", help="where to write the secret seed")
+    keygen.set_defaults(func=_keygen)
+
+    bet = sub.add_parser("bet", help="sign and place a bet")
+    bet.add_argument("--key", default="wallet.key")
+    bet.add_argument("--market", default="BTC-USD")
+    bet.add_argument("--cell", required=True, help="cell-<row>-<col>")
+    bet.add_argument("--amount", type=int, required=True, help="minor units")
+    bet.add_argument("--nonce", default=None, help="default: random")
+    bet.add_argument("--min-multiplier", default=None)
+    bet.add_argument("--url", default=DEFAULT_URL)
+    bet.set_defaults(func=_bet)
+
+    wallet = sub.add_parser("wallet", help="wallet operations")
+    wsub = wallet.add_subparsers(dest="wallet_command", required=True)
+    credit = wsub.add_parser(
+        "credit", help="fund a wallet (admin token from TAPGATE_ADMIN_TOKEN[_FILE])"
+    )
+    credit.add_argument("wallet")
+    credit.add_argument("amount", type=int)
+    credit.add_argument("--reference", required=True, help="unique deposit id (idempotency)")
+    credit.add_argument("--url", default=DEFAULT_URL)
+    credit.set_defaults(func=_credit)
+    show = wsub.add_parser("show", help="balance and open bets of your wallet (signed read)")
+    show.add_argument("--key", default="wallet.key")
+    show.add_argument("--bets", action="store_true", help="list the wallet's bets")
+    show.add_argument("--url", default=DEFAULT_URL)
+    show.set_defaults(func=_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    code: int = args.func(args)
+    return code

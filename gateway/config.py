@@ -1,0 +1,199 @@
+"""Settings from ``TAPGATE_*`` environment variables, validated once at start-up.
+
+Every setting is documented in ``systemd/tapgate.env.example`` and docs/OPERATIONS.md.
+A bad value raises ``ConfigError`` naming the variable, so start-up fails fast.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ConfigError", "Network", "Settings"]
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+_MARKET_RE = re.compile(r"^[A-Z0-9]{1,12}-[A-Z0-9]{1,12}$")
+_MULTIPLIER_RE = re.compile(r"^(0|[1-9][0-9]{0,5})\.[0-9]{2}$")
+
+
+class ConfigError(ValueError):
+    """A ``TAPGATE_*`` variable has a value the gateway cannot run with."""
+
+
+def _networks(name: str, raw: str) -> tuple[Network, ...]:
+    out = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {part!r} is not an IP address or network") from exc
+    return tuple(out)
+
+
+def parse_multiplier(text: str) -> int:
+    """``"1.90"`` -> 190 (hundredths); the wire format of multipliers."""
+    if not _MULTIPLIER_RE.match(text):
+        raise ValueError(f"{text!r} is not a multiplier like 1.90")
+    whole, cents = text.split(".")
+    return int(whole) * 100 + int(cents)
+
+
+class _Reader:
+    """Reads typed values from an environment mapping, naming the variable on error."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def str(self, name: str, default: str) -> str:
+        return self.env.get(name, default).strip()
+
+    def int(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = int(raw.strip(), 10)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {raw!r} is not an integer") from exc
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: {value} is outside {low}..{high}")
+        return value
+
+    def float(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            value = float(raw.strip())
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {raw!r} is not a number") from exc
+        if not low <= value <= high:
+            raise ConfigError(f"{name}: {value} is outside {low}..{high}")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.env.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        value = raw.strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}: {raw!r} is not a boolean (1/0, true/false)")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the gateway reads from its environment."""
+
+    data_dir: Path = Path("var")
+    markets: tuple[str, ...] = ("BTC-USD", "ETH-USD")
+    fixed_multiplier: int = 190
+    receive_window_ms: int = 5000
+    future_skew_ms: int = 1000
+    address_rate: float = 100.0
+    address_burst: float = 200.0
+    wallet_rate: float = 10.0
+    wallet_burst: float = 20.0
+    read_rate: float = 50.0
+    read_burst: float = 100.0
+    admin_rate: float = 20.0
+    admin_burst: float = 40.0
+    bucket_max_keys: int = 100_000
+    batch_max: int = 256
+    batch_wait_ms: float = 2.0
+    queue_capacity: int = 8192
+    synchronous: str = "FULL"
+    checkpoint_interval_s: float = 1.0
+    trusted_proxies: tuple[Network, ...] = ()
+    admin_allow: tuple[Network, ...] = field(
+        default_factory=lambda: _networks("TAPGATE_ADMIN_ALLOW", "127.0.0.0/8,::1")
+    )
+    admin_token: str | None = None
+    require_extensions: bool = False
+    log_level: str = "info"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "tapgate.db"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.data_dir / "lock"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``env`` (default: ``os.environ``); raise ConfigError if invalid."""
+        r = _Reader(os.environ if env is None else env)
+        markets = tuple(m.strip() for m in r.str("TAPGATE_MARKETS", "BTC-USD,ETH-USD").split(","))
+        for market in markets:
+            if not _MARKET_RE.match(market):
+                raise ConfigError(f"TAPGATE_MARKETS: {market!r} is not a symbol like BTC-USD")
+        if len(set(markets)) != len(markets):
+            raise ConfigError("TAPGATE_MARKETS: a market is listed twice")
+        try:
+            multiplier = parse_multiplier(r.str("TAPGATE_FIXED_MULTIPLIER", "1.90"))
+        except ValueError as exc:
+            raise ConfigError(f"TAPGATE_FIXED_MULTIPLIER: {exc}") from exc
+        if multiplier < 101:
+            raise ConfigError("TAPGATE_FIXED_MULTIPLIER: must be at least 1.01")
+        synchronous = r.str("TAPGATE_SYNCHRONOUS", "FULL").upper()
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ConfigError(f"TAPGATE_SYNCHRONOUS: {synchronous!r} is not FULL or NORMAL")
+        log_level = r.str("TAPGATE_LOG_LEVEL", "info").lower()
+        if log_level not in ("debug", "info", "warning", "error"):
+            raise ConfigError(f"TAPGATE_LOG_LEVEL: {log_level!r} is not debug/info/warning/error")
+        return cls(
+            data_dir=Path(r.str("TAPGATE_DATA_DIR", "var")),
+            markets=markets,
+            fixed_multiplier=multiplier,
+            receive_window_ms=r.int("TAPGATE_RECEIVE_WINDOW_MS", 5000, 100, 600_000),
+            future_skew_ms=r.int("TAPGATE_FUTURE_SKEW_MS", 1000, 0, 60_000),
+            address_rate=r.float("TAPGATE_ADDRESS_RATE", 100.0, 0.01, 1e7),
+            address_burst=r.float("TAPGATE_ADDRESS_BURST", 200.0, 1.0, 1e7),
+            wallet_rate=r.float("TAPGATE_WALLET_RATE", 10.0, 0.01, 1e7),
+            wallet_burst=r.float("TAPGATE_WALLET_BURST", 20.0, 1.0, 1e7),
+            read_rate=r.float("TAPGATE_READ_RATE", 50.0, 0.01, 1e7),
+            read_burst=r.float("TAPGATE_READ_BURST", 100.0, 1.0, 1e7),
+            admin_rate=r.float("TAPGATE_ADMIN_RATE", 20.0, 0.01, 1e7),
+            admin_burst=r.float("TAPGATE_ADMIN_BURST", 40.0, 1.0, 1e7),
+            bucket_max_keys=r.int("TAPGATE_BUCKET_MAX_KEYS", 100_000, 1, 100_000_000),
+            batch_max=r.int("TAPGATE_BATCH_MAX", 256, 1, 100_000),
+            batch_wait_ms=r.float("TAPGATE_BATCH_WAIT_MS", 2.0, 0.0, 10_000.0),
+            queue_capacity=r.int("TAPGATE_QUEUE_CAPACITY", 8192, 1, 10_000_000),
+            synchronous=synchronous,
+            checkpoint_interval_s=r.float("TAPGATE_CHECKPOINT_INTERVAL_S", 1.0, 0.05, 3600.0),
+            trusted_proxies=_networks(
+                "TAPGATE_TRUSTED_PROXIES", r.str("TAPGATE_TRUSTED_PROXIES", "")
+            ),
+            admin_allow=_networks(
+                "TAPGATE_ADMIN_ALLOW", r.str("TAPGATE_ADMIN_ALLOW", "127.0.0.0/8,::1")
+            ),
+            admin_token=_admin_token(r),
+            require_extensions=r.bool("TAPGATE_REQUIRE_EXTENSIONS", False),
+            log_level=log_level,
+        )
+
+
+def _admin_token(r: _Reader) -> str | None:
+    token = r.str("TAPGATE_ADMIN_TOKEN", "")
+    path = r.str("TAPGATE_ADMIN_TOKEN_FILE", "")
+    if token and path:
+        raise ConfigError("TAPGATE_ADMIN_TOKEN and TAPGATE_ADMIN_TOKEN_FILE are both set")
+    if path:
+        try:
+            token = Path(path).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"TAPGATE_ADMIN_TOKEN_FILE: cannot read {path}: {exc}") from exc
+    if token and len(token) < 16:
+        raise ConfigError("TAPGATE_ADMIN_TOKEN: must be at least 16 characters")
+    return token or None

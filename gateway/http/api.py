@@ -1,0 +1,157 @@
+"""Routes other than the hot one: health, signed reads, admin funding."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import Rejection
+from gateway.http.auth import require_admin, signed_wallet
+from gateway.http.body import check_json_content_type, read_body
+from gateway.http.responses import JSON
+from gateway.runtime import Runtime
+
+__all__ = ["routes"]
+
+_WALLET = re.compile(r"[0-9a-f]{64}")
+_NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_REFERENCE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_BET_ID = re.compile(r"[1-9][0-9]{0,18}")
+_STATUSES = frozenset(("accepted", "won", "lost", "void"))
+_LIST_PARAMS = frozenset(("status", "nonce", "limit", "before"))
+_MAX_ADMIN_BODY = 1024
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _reader_wallet(request: Request) -> tuple[Runtime, str]:
+    rt = _runtime(request)
+    s = rt.settings
+    return rt, signed_wallet(request, rt.read_limits, s.receive_window_ms, s.future_skew_ms)
+
+
+def _not_found() -> Rejection:
+    return Rejection("not_found", "no such resource")
+
+
+async def healthz(request: Request) -> Response:
+    return JSON({"status": "ok"})
+
+
+async def get_bet(request: Request) -> Response:
+    rt, wallet = _reader_wallet(request)
+    raw = request.path_params["bet_id"]
+    if not _BET_ID.fullmatch(raw):
+        raise _not_found()
+    bet = await rt.reader.bet(int(raw))
+    if bet is None or bet["wallet"] != wallet:
+        raise _not_found()
+    return JSON(bet)
+
+
+async def get_wallet(request: Request) -> Response:
+    rt, wallet = _reader_wallet(request)
+    if request.path_params["wallet"] != wallet:
+        raise _not_found()
+    count, stake, payout = await rt.reader.wallet_open(wallet)
+    return JSON(
+        {
+            "wallet": wallet,
+            "balance": rt.accounts.balance(wallet),
+            "reserved": rt.accounts.reserved(wallet),
+            "open_bets": count,
+            "open_stake": stake,
+            "open_exposure": payout,
+        }
+    )
+
+
+def _invalid(field: str, message: str) -> Rejection:
+    return Rejection("invalid_field", f"{field}: {message}", field=field)
+
+
+async def list_bets(request: Request) -> Response:
+    rt, wallet = _reader_wallet(request)
+    if request.path_params["wallet"] != wallet:
+        raise _not_found()
+    params = request.query_params
+    for key in params:
+        if key not in _LIST_PARAMS:
+            raise _invalid(key[:64], "unknown query parameter")
+    status = params.get("status")
+    if status is not None and status not in _STATUSES:
+        raise _invalid("status", "must be accepted, won, lost or void")
+    nonce = params.get("nonce")
+    if nonce is not None and not _NONCE.fullmatch(nonce):
+        raise _invalid("nonce", "must be 1-64 characters of A-Z a-z 0-9 _ -")
+    limit_raw = params.get("limit", "50")
+    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 200:
+        raise _invalid("limit", "must be an integer from 1 to 200")
+    limit = int(limit_raw)
+    before_raw = params.get("before")
+    if before_raw is not None and not _BET_ID.fullmatch(before_raw):
+        raise _invalid("before", "must be a bet_id")
+    before = int(before_raw) if before_raw is not None else 2**63 - 1
+    bets = await rt.reader.wallet_bets(
+        wallet, status=status, nonce=nonce, limit=limit, before=before
+    )
+    more = nonce is None and len(bets) == limit
+    return JSON({"bets": bets, "next_before": bets[-1]["bet_id"] if more else None})
+
+
+async def credit_wallet(request: Request) -> Response:
+    rt = _runtime(request)
+    s = rt.settings
+    require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
+    wallet = request.path_params["wallet"]
+    if not _WALLET.fullmatch(wallet):
+        raise _invalid("wallet", "must be 64 lowercase hex digits")
+    check_json_content_type(request.headers.get("content-type", "").encode("latin-1"))
+    declared = request.headers.get("content-length")
+    body = await read_body(
+        request.receive, None if declared is None else declared.encode(), _MAX_ADMIN_BODY
+    )
+    data = _json_object(body)
+    for key in data:
+        if key not in ("amount", "reference"):
+            raise _invalid(str(key)[:64], "unknown field")
+    amount = data.get("amount")
+    if type(amount) is not int or not 1 <= amount <= 10**15:
+        raise _invalid("amount", "must be a JSON integer from 1 to 10^15")
+    reference = data.get("reference")
+    if type(reference) is not str or not _REFERENCE.fullmatch(reference):
+        raise _invalid("reference", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+    balance, replayed = await rt.writer.credit(wallet, amount, reference, int(time.time() * 1000))
+    headers = {"idempotent-replayed": "true"} if replayed else None
+    return JSON(
+        {"wallet": wallet, "amount": amount, "reference": reference, "balance": balance},
+        headers=headers,
+    )
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Rejection("malformed_json", "body is not valid JSON") from exc
+    if type(data) is not dict:
+        raise Rejection("malformed_json", "body must be a JSON object")
+    return data
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/api/bets/{bet_id}", get_bet, methods=["GET"]),
+    Route("/api/wallets/{wallet}", get_wallet, methods=["GET"]),
+    Route("/api/wallets/{wallet}/bets", list_bets, methods=["GET"]),
+    Route("/admin/wallets/{wallet}/credit", credit_wallet, methods=["POST"]),
+]

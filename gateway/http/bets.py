@@ -1,0 +1,51 @@
+"""``POST /api/bets``: the hot route, as a lean raw-ASGI endpoint."""
+
+from __future__ import annotations
+
+import time
+
+import structlog
+from starlette.types import Receive, Scope, Send
+
+from gateway.admission import Admission
+from gateway.errors import Rejection
+from gateway.http.body import ClientGone, check_json_content_type, read_body
+from gateway.http.context import client_key, request_id
+from gateway.http.errors import send_json, send_rejection
+from gateway.protocol import MAX_BODY, parse_bet
+
+__all__ = ["PlaceBet"]
+
+log = structlog.get_logger("tapgate.bets")
+
+
+class PlaceBet:
+    """Validates, admits and acknowledges one bet; 202 only after its group committed."""
+
+    def __init__(self, admission: Admission, markets: frozenset[str]) -> None:
+        self.admission = admission
+        self.markets = markets
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = content_length = None
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                content_length = value
+        try:
+            check_json_content_type(content_type)
+            body = await read_body(receive, content_length, MAX_BODY)
+            bet = parse_bet(body, self.markets)
+            receipt, bet_id, replayed = await self.admission.place(
+                bet, client_key(scope), time.time()
+            )
+        except Rejection as rejection:
+            await send_rejection(send, rejection, request_id(scope))
+            return
+        except ClientGone:
+            return
+        headers = [(b"location", b"/api/bets/%d" % bet_id)]
+        if replayed:
+            headers.append((b"idempotent-replayed", b"true"))
+        await send_json(send, 202, receipt, headers)

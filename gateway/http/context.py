@@ -1,0 +1,87 @@
+"""Pure-ASGI middleware: request id, client address, security headers, generic 500s."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+from collections.abc import Sequence
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.config import Network
+from gateway.errors import Rejection
+from gateway.http.client_address import client_address, rate_key
+from gateway.http.errors import send_rejection
+
+__all__ = ["RequestContext", "request_id", "client_key"]
+
+log = structlog.get_logger("tapgate.http")
+
+_SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+SECURITY_HEADERS = (
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+def request_id(scope: Scope) -> str:
+    return str(scope["tapgate.request_id"])
+
+
+def client_key(scope: Scope) -> str:
+    return str(scope["tapgate.client"])
+
+
+class RequestContext:
+    """Gives every request an id and a client key, and every response the common headers."""
+
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network]) -> None:
+        self.app = app
+        self.trusted_proxies = tuple(trusted_proxies)
+        self._prefix = os.urandom(4).hex()
+        self._counter = itertools.count(1)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        incoming = forwarded = None
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                incoming = value
+            elif name == b"x-forwarded-for":
+                forwarded = value if forwarded is None else forwarded + b"," + value
+        if incoming is not None and _SANE_ID.fullmatch(incoming):
+            rid = incoming.decode("ascii")
+        else:
+            rid = f"{self._prefix}-{next(self._counter):x}"
+        peer = scope["client"][0] if scope.get("client") else "unknown"
+        scope["tapgate.request_id"] = rid
+        address = client_address(peer, forwarded, self.trusted_proxies)
+        scope["tapgate.address"] = address
+        scope["tapgate.client"] = rate_key(address)
+        extra = [(b"x-request-id", rid.encode()), *SECURITY_HEADERS]
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            log.exception("unhandled_error", request_id=rid, path=scope.get("path"))
+            if started or scope["type"] != "http":
+                raise
+            await send_rejection(
+                send_with_headers,
+                Rejection("internal_error", "internal error; quote the request id"),
+                rid,
+            )

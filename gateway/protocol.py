@@ -1,0 +1,194 @@
+"""Wire protocol v1: parse and validate bets, build canonical messages, check signatures.
+
+No I/O here. Nothing is normalised: a value must match its pattern exactly as sent,
+because the signature covers the values exactly as sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import orjson
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
+
+from gateway.config import parse_multiplier
+from gateway.errors import Rejection
+
+__all__ = [
+    "MAX_AMOUNT",
+    "MAX_BODY",
+    "BetRequest",
+    "bet_message",
+    "check_window",
+    "parse_bet",
+    "read_message",
+    "verify",
+]
+
+MAX_BODY = 4096
+MAX_AMOUNT = 10**12
+MAX_TIMESTAMP = 10**15
+
+_WALLET = re.compile(r"[0-9a-f]{64}")
+_CELL = re.compile(r"cell-(0|[1-9][0-9]{0,17})-(0|[1-9][0-9]{0,17})")
+_NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MULTIPLIER = re.compile(r"(0|[1-9][0-9]{0,5})\.[0-9]{2}")
+_SIGNATURE = re.compile(r"[0-9a-f]{128}")
+
+_FIELDS = frozenset(
+    ("wallet", "market", "cell_id", "amount", "nonce", "timestamp", "min_multiplier", "signature")
+)
+
+
+@dataclass(slots=True, frozen=True)
+class BetRequest:
+    """A well-formed bet, every value exactly as sent."""
+
+    wallet: str
+    market: str
+    cell_id: str
+    row: int
+    col: int
+    amount: int
+    nonce: str
+    timestamp: int
+    min_multiplier: str | None
+    signature: str
+
+    @property
+    def message(self) -> bytes:
+        return bet_message(
+            self.wallet,
+            self.market,
+            self.cell_id,
+            self.amount,
+            self.nonce,
+            self.timestamp,
+            self.min_multiplier,
+        )
+
+    @property
+    def min_multiplier_hundredths(self) -> int | None:
+        return None if self.min_multiplier is None else parse_multiplier(self.min_multiplier)
+
+
+def bet_message(
+    wallet: str,
+    market: str,
+    cell_id: str,
+    amount: int,
+    nonce: str,
+    timestamp: int,
+    min_multiplier: str | None,
+) -> bytes:
+    """The canonical bytes a wallet signs for a bet."""
+    return (
+        f"tapgate:bet:v1\n{wallet}\n{market}\n{cell_id}\n{amount}\n{nonce}\n"
+        f"{timestamp}\n{min_multiplier or ''}"
+    ).encode()
+
+
+def read_message(method: str, target: str, timestamp: int) -> bytes:
+    """The canonical bytes a wallet signs to read: method, raw path (+ ``?query``), timestamp."""
+    return f"tapgate:read:v1\n{method}\n{target}\n{timestamp}".encode()
+
+
+def _invalid(field: str, message: str) -> Rejection:
+    return Rejection("invalid_field", f"{field}: {message}", field=field)
+
+
+def _decode(body: bytes) -> object:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson refuses integers beyond 64 bits; those are valid JSON and get a 422 below.
+    try:
+        return json.loads(
+            body, parse_constant=_refuse_constant, object_pairs_hook=dict, parse_float=float
+        )
+    except (ValueError, RecursionError) as exc:
+        raise Rejection("malformed_json", "body is not valid JSON") from exc
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _text(data: dict[str, object], field: str, pattern: re.Pattern[str], what: str) -> str:
+    if field not in data:
+        raise _invalid(field, "is required")
+    value = data[field]
+    if type(value) is not str or pattern.fullmatch(value) is None:
+        raise _invalid(field, f"must be {what}")
+    return value
+
+
+def _integer(data: dict[str, object], field: str, low: int, high: int) -> int:
+    if field not in data:
+        raise _invalid(field, "is required")
+    value = data[field]
+    if type(value) is not int:
+        raise _invalid(field, "must be a JSON integer")
+    if not low <= value <= high:
+        raise _invalid(field, f"must be between {low} and {high}")
+    return value
+
+
+def parse_bet(body: bytes, markets: Collection[str]) -> BetRequest:
+    """Parse and validate a bet body; raise Rejection (400 or 422 codes) when it is not one."""
+    data = _decode(body)
+    if type(data) is not dict:
+        raise Rejection("malformed_json", "body must be a JSON object")
+    for key in data:
+        if key not in _FIELDS:
+            raise _invalid(str(key)[:64], "unknown field")
+    wallet = _text(data, "wallet", _WALLET, "64 lowercase hex digits")
+    market = data.get("market")
+    if "market" not in data:
+        raise _invalid("market", "is required")
+    if type(market) is not str or market not in markets:
+        raise _invalid("market", "must be a configured market symbol")
+    cell_id = _text(data, "cell_id", _CELL, "cell-<row>-<col>")
+    amount = _integer(data, "amount", 1, MAX_AMOUNT)
+    nonce = _text(data, "nonce", _NONCE, "1-64 characters of A-Z a-z 0-9 _ -")
+    timestamp = _integer(data, "timestamp", 0, MAX_TIMESTAMP)
+    min_multiplier: str | None = None
+    if "min_multiplier" in data:
+        min_multiplier = _text(data, "min_multiplier", _MULTIPLIER, "a decimal like 1.50")
+    signature = _text(data, "signature", _SIGNATURE, "128 lowercase hex digits")
+    _, row, col = cell_id.split("-")
+    return BetRequest(
+        wallet=wallet,
+        market=market,
+        cell_id=cell_id,
+        row=int(row),
+        col=int(col),
+        amount=amount,
+        nonce=nonce,
+        timestamp=timestamp,
+        min_multiplier=min_multiplier,
+        signature=signature,
+    )
+
+
+def check_window(timestamp: int, now_ms: int, window_ms: int, future_ms: int) -> None:
+    """Refuse a timestamp more than ``window_ms`` old or ``future_ms`` ahead of ``now_ms``."""
+    if now_ms - timestamp > window_ms or timestamp - now_ms > future_ms:
+        raise Rejection(
+            "timestamp_out_of_window",
+            f"timestamp must be within {window_ms} ms before and {future_ms} ms after "
+            f"the server clock ({now_ms})",
+        )
+
+
+def verify(wallet_hex: str, message: bytes, signature_hex: str) -> None:
+    """Check an Ed25519 signature; raise Rejection ``invalid_signature`` when it does not hold."""
+    try:
+        crypto_sign_open(bytes.fromhex(signature_hex) + message, bytes.fromhex(wallet_hex))
+    except (BadSignatureError, ValueError) as exc:
+        raise Rejection("invalid_signature", "signature does not verify") from exc

@@ -1,0 +1,124 @@
+"""Reads: start-up state for the in-memory rules, and the API's lookups.
+
+Each query here is served by an index (``tapgate check`` runs EXPLAIN QUERY PLAN on them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from gateway.protocol import bet_message
+
+__all__ = ["BET_COLUMNS", "Reader", "StartState", "bet_view"]
+
+BET_COLUMNS = (
+    "id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout, "
+    "min_multiplier, ts, status, accepted_at"
+)
+
+QUERIES = {
+    "bet": f"SELECT {BET_COLUMNS} FROM bets WHERE id = ?",
+    "wallet_open": (
+        "SELECT count(*), coalesce(sum(amount), 0), coalesce(sum(potential_payout), 0) "
+        "FROM bets WHERE wallet = ? AND status = 'accepted'"
+    ),
+    "wallet_bets": (
+        f"SELECT {BET_COLUMNS} FROM bets WHERE wallet = ? AND id < ? "
+        "AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR nonce = ?4) ORDER BY id DESC LIMIT ?5"
+    ),
+    "wallet_nonce": f"SELECT {BET_COLUMNS} FROM bets WHERE wallet = ? AND nonce = ?",
+}
+
+
+def bet_view(row: Any) -> dict[str, Any]:
+    """A bet row as the API shows it."""
+    (id_, wallet, nonce, market, cell_id, amount, mult, payout, min_mult, ts, status, at) = row
+    return {
+        "bet_id": str(id_),
+        "wallet": wallet,
+        "market": market,
+        "cell_id": cell_id,
+        "amount": amount,
+        "nonce": nonce,
+        "timestamp": ts,
+        "min_multiplier": min_mult,
+        "multiplier": f"{mult // 100}.{mult % 100:02d}",
+        "potential_payout": payout,
+        "status": status,
+        "accepted_at": at,
+    }
+
+
+@dataclass(frozen=True)
+class StartState:
+    balances: list[tuple[str, int]]
+    recent: list[tuple[str, str, bytes, bytes, int]]
+    next_bet_id: int
+    next_batch_id: int
+
+
+class Reader:
+    """Short read transactions on a read-only connection of their own."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.conn = conn
+
+    async def start_state(self, since_ms: int) -> StartState:
+        """Balances, the bets still inside the receive window, and the next ids."""
+        conn = self.conn
+        balances = [
+            (str(w), int(b))
+            for w, b in await conn.execute_fetchall(
+                "SELECT id, balance FROM accounts WHERE kind = 'wallet'"
+            )
+        ]
+        recent = []
+        rows = await conn.execute_fetchall(
+            "SELECT wallet, market, cell_id, amount, nonce, ts, min_multiplier, receipt "
+            "FROM bets WHERE accepted_at >= ?",
+            (since_ms,),
+        )
+        for wallet, market, cell_id, amount, nonce, ts, min_mult, receipt in rows:
+            message = bet_message(wallet, market, cell_id, amount, nonce, ts, min_mult)
+            recent.append((wallet, nonce, message, bytes(receipt), int(ts)))
+        ((max_bet, max_batch),) = await conn.execute_fetchall(
+            "SELECT coalesce(max(id), 0), coalesce(max(batch_id), 0) FROM bets"
+        )
+        return StartState(balances, recent, int(max_bet) + 1, int(max_batch) + 1)
+
+    async def bet(self, bet_id: int) -> dict[str, Any] | None:
+        rows = list(await self.conn.execute_fetchall(QUERIES["bet"], (bet_id,)))
+        return bet_view(rows[0]) if rows else None
+
+    async def wallet_open(self, wallet: str) -> tuple[int, int, int]:
+        ((count, stake, payout),) = await self.conn.execute_fetchall(
+            QUERIES["wallet_open"], (wallet,)
+        )
+        return int(count), int(stake), int(payout)
+
+    async def wallet_bets(
+        self, wallet: str, *, status: str | None, nonce: str | None, limit: int, before: int
+    ) -> list[dict[str, Any]]:
+        if nonce is not None:
+            rows = await self.conn.execute_fetchall(QUERIES["wallet_nonce"], (wallet, nonce))
+            return [bet_view(r) for r in rows if status is None or r[10] == status]
+        rows = await self.conn.execute_fetchall(
+            QUERIES["wallet_bets"], (wallet, before, status, nonce, limit)
+        )
+        return [bet_view(r) for r in rows]
+
+    async def receipt(self, wallet: str, nonce: str) -> bytes | None:
+        rows = list(
+            await self.conn.execute_fetchall(
+                "SELECT receipt FROM bets WHERE wallet = ? AND nonce = ?", (wallet, nonce)
+            )
+        )
+        return bytes(rows[0][0]) if rows else None
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)

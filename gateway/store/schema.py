@@ -1,0 +1,114 @@
+"""Schema and forward-only migrations. ``PRAGMA user_version`` is the schema version.
+
+Invariants live in the database as well as in the code:
+- a wallet account can never go below zero (CHECK);
+- balances move only through ledger rows (the ``ledger_apply`` trigger), and ledger
+  rows are immutable; each (txn, account) is posted at most once (UNIQUE);
+- a nonce is used once per wallet for ever (UNIQUE (wallet, nonce));
+- a bet's status moves only from accepted to won, lost or void.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "connect_pragmas", "migrate"]
+
+_V1 = """
+CREATE TABLE accounts (
+    id      TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL CHECK (kind IN ('wallet', 'deposits', 'house')),
+    balance INTEGER NOT NULL DEFAULT 0 CHECK (typeof(balance) = 'integer'),
+    CHECK (kind <> 'wallet' OR balance >= 0),
+    CHECK (kind <> 'wallet' OR (length(id) = 64 AND id NOT GLOB '*[^0-9a-f]*'))
+);
+INSERT INTO accounts (id, kind) VALUES ('deposits', 'deposits'), ('house', 'house');
+
+CREATE TABLE deposits (
+    reference  TEXT PRIMARY KEY,
+    wallet     TEXT NOT NULL REFERENCES accounts (id),
+    amount     INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount > 0),
+    created_at INTEGER NOT NULL
+);
+
+CREATE TABLE bets (
+    id               INTEGER PRIMARY KEY,
+    wallet           TEXT NOT NULL REFERENCES accounts (id),
+    nonce            TEXT NOT NULL,
+    market           TEXT NOT NULL,
+    cell_id          TEXT NOT NULL,
+    amount           INTEGER NOT NULL CHECK (typeof(amount) = 'integer'
+                                             AND amount BETWEEN 1 AND 1000000000000),
+    multiplier       INTEGER NOT NULL CHECK (typeof(multiplier) = 'integer' AND multiplier > 100),
+    potential_payout INTEGER NOT NULL CHECK (potential_payout = amount * multiplier / 100),
+    min_multiplier   TEXT,
+    ts               INTEGER NOT NULL,
+    signature        TEXT NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'accepted'
+                     CHECK (status IN ('accepted', 'won', 'lost', 'void')),
+    accepted_at      INTEGER NOT NULL,
+    batch_id         INTEGER NOT NULL,
+    receipt          BLOB NOT NULL,
+    UNIQUE (wallet, nonce)
+);
+CREATE INDEX bets_wallet_id ON bets (wallet, id);
+CREATE INDEX bets_accepted_at ON bets (accepted_at);
+
+CREATE TRIGGER bets_status_transition BEFORE UPDATE OF status ON bets
+WHEN OLD.status <> 'accepted' OR NEW.status NOT IN ('won', 'lost', 'void')
+BEGIN
+    SELECT RAISE(ABORT, 'bet status may only move from accepted to won, lost or void');
+END;
+
+CREATE TABLE ledger (
+    id         INTEGER PRIMARY KEY,
+    txn        TEXT NOT NULL,
+    account    TEXT NOT NULL REFERENCES accounts (id),
+    amount     INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount <> 0),
+    kind       TEXT NOT NULL CHECK (kind IN ('deposit', 'stake', 'payout', 'refund')),
+    bet_id     INTEGER REFERENCES bets (id),
+    created_at INTEGER NOT NULL,
+    UNIQUE (txn, account)
+);
+
+CREATE TRIGGER ledger_apply AFTER INSERT ON ledger
+BEGIN
+    UPDATE accounts SET balance = balance + NEW.amount WHERE id = NEW.account;
+    SELECT RAISE(ABORT, 'ledger row names no account') WHERE changes() = 0;
+END;
+CREATE TRIGGER ledger_immutable_update BEFORE UPDATE ON ledger
+BEGIN
+    SELECT RAISE(ABORT, 'ledger rows are immutable');
+END;
+CREATE TRIGGER ledger_immutable_delete BEFORE DELETE ON ledger
+BEGIN
+    SELECT RAISE(ABORT, 'ledger rows are immutable');
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def connect_pragmas(synchronous: str) -> str:
+    """Pragmas every connection runs first."""
+    return (
+        "PRAGMA foreign_keys = ON;"
+        "PRAGMA busy_timeout = 5000;"
+        f"PRAGMA synchronous = {synchronous};"
+    )
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database to SCHEMA_VERSION, one transaction per step; return the old version."""
+    (version,) = conn.execute("PRAGMA user_version").fetchone()
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"database schema version {version} is newer than this tapgate ({SCHEMA_VERSION}): "
+            "run the newer release or restore a backup taken before the upgrade"
+        )
+    for step in range(version, SCHEMA_VERSION):
+        conn.executescript(
+            f"BEGIN IMMEDIATE;{MIGRATIONS[step]};PRAGMA user_version = {step + 1};COMMIT;"
+        )
+    return int(version)
