@@ -80,11 +80,10 @@ class Admission:
         if seen is not None:
             if seen.message != message:
                 raise Rejection("nonce_reused", "this wallet already used this nonce")
-            if seen.receipt is not None:
-                receipt = seen.receipt
-            else:
-                assert seen.future is not None
+            if seen.future is not None:  # the first request is still in flight: share its fate
                 receipt = await asyncio.shield(seen.future)
+            else:
+                receipt = seen.receipt
             return receipt, int(orjson.loads(receipt)["bet_id"]), True
 
         wait = self.wallet_buckets.take(bet.wallet, now)

@@ -62,9 +62,7 @@ def bet_body(
     """A signed bet, ready to post as JSON."""
     nonce = nonce if nonce is not None else os.urandom(12).hex()
     timestamp = timestamp if timestamp is not None else int(time.time() * 1000)
-    message = bet_message(
-        wallet.address, market, cell_id, amount, nonce, timestamp, min_multiplier
-    )
+    message = bet_message(wallet.address, market, cell_id, amount, nonce, timestamp, min_multiplier)
     body: dict[str, Any] = {
         "wallet": wallet.address,
         "market": market,

@@ -52,10 +52,10 @@ class _Reader:
     def __init__(self, env: Mapping[str, str]) -> None:
         self.env = env
 
-    def str(self, name: str, default: str) -> str:
+    def text(self, name: str, default: str) -> str:
         return self.env.get(name, default).strip()
 
-    def int(self, name: str, default: int, low: int, high: int) -> int:
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             return default
@@ -67,7 +67,7 @@ class _Reader:
             raise ConfigError(f"{name}: {value} is outside {low}..{high}")
         return value
 
-    def float(self, name: str, default: float, low: float, high: float) -> float:
+    def number(self, name: str, default: float, low: float, high: float) -> float:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             return default
@@ -79,7 +79,7 @@ class _Reader:
             raise ConfigError(f"{name}: {value} is outside {low}..{high}")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
             return default
@@ -134,59 +134,59 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``env`` (default: ``os.environ``); raise ConfigError if invalid."""
         r = _Reader(os.environ if env is None else env)
-        markets = tuple(m.strip() for m in r.str("TAPGATE_MARKETS", "BTC-USD,ETH-USD").split(","))
+        markets = tuple(m.strip() for m in r.text("TAPGATE_MARKETS", "BTC-USD,ETH-USD").split(","))
         for market in markets:
             if not _MARKET_RE.match(market):
                 raise ConfigError(f"TAPGATE_MARKETS: {market!r} is not a symbol like BTC-USD")
         if len(set(markets)) != len(markets):
             raise ConfigError("TAPGATE_MARKETS: a market is listed twice")
         try:
-            multiplier = parse_multiplier(r.str("TAPGATE_FIXED_MULTIPLIER", "1.90"))
+            multiplier = parse_multiplier(r.text("TAPGATE_FIXED_MULTIPLIER", "1.90"))
         except ValueError as exc:
             raise ConfigError(f"TAPGATE_FIXED_MULTIPLIER: {exc}") from exc
         if multiplier < 101:
             raise ConfigError("TAPGATE_FIXED_MULTIPLIER: must be at least 1.01")
-        synchronous = r.str("TAPGATE_SYNCHRONOUS", "FULL").upper()
+        synchronous = r.text("TAPGATE_SYNCHRONOUS", "FULL").upper()
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigError(f"TAPGATE_SYNCHRONOUS: {synchronous!r} is not FULL or NORMAL")
-        log_level = r.str("TAPGATE_LOG_LEVEL", "info").lower()
+        log_level = r.text("TAPGATE_LOG_LEVEL", "info").lower()
         if log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"TAPGATE_LOG_LEVEL: {log_level!r} is not debug/info/warning/error")
         return cls(
-            data_dir=Path(r.str("TAPGATE_DATA_DIR", "var")),
+            data_dir=Path(r.text("TAPGATE_DATA_DIR", "var")),
             markets=markets,
             fixed_multiplier=multiplier,
-            receive_window_ms=r.int("TAPGATE_RECEIVE_WINDOW_MS", 5000, 100, 600_000),
-            future_skew_ms=r.int("TAPGATE_FUTURE_SKEW_MS", 1000, 0, 60_000),
-            address_rate=r.float("TAPGATE_ADDRESS_RATE", 100.0, 0.01, 1e7),
-            address_burst=r.float("TAPGATE_ADDRESS_BURST", 200.0, 1.0, 1e7),
-            wallet_rate=r.float("TAPGATE_WALLET_RATE", 10.0, 0.01, 1e7),
-            wallet_burst=r.float("TAPGATE_WALLET_BURST", 20.0, 1.0, 1e7),
-            read_rate=r.float("TAPGATE_READ_RATE", 50.0, 0.01, 1e7),
-            read_burst=r.float("TAPGATE_READ_BURST", 100.0, 1.0, 1e7),
-            admin_rate=r.float("TAPGATE_ADMIN_RATE", 20.0, 0.01, 1e7),
-            admin_burst=r.float("TAPGATE_ADMIN_BURST", 40.0, 1.0, 1e7),
-            bucket_max_keys=r.int("TAPGATE_BUCKET_MAX_KEYS", 100_000, 1, 100_000_000),
-            batch_max=r.int("TAPGATE_BATCH_MAX", 256, 1, 100_000),
-            batch_wait_ms=r.float("TAPGATE_BATCH_WAIT_MS", 2.0, 0.0, 10_000.0),
-            queue_capacity=r.int("TAPGATE_QUEUE_CAPACITY", 8192, 1, 10_000_000),
+            receive_window_ms=r.integer("TAPGATE_RECEIVE_WINDOW_MS", 5000, 100, 600_000),
+            future_skew_ms=r.integer("TAPGATE_FUTURE_SKEW_MS", 1000, 0, 60_000),
+            address_rate=r.number("TAPGATE_ADDRESS_RATE", 100.0, 0.01, 1e7),
+            address_burst=r.number("TAPGATE_ADDRESS_BURST", 200.0, 1.0, 1e7),
+            wallet_rate=r.number("TAPGATE_WALLET_RATE", 10.0, 0.01, 1e7),
+            wallet_burst=r.number("TAPGATE_WALLET_BURST", 20.0, 1.0, 1e7),
+            read_rate=r.number("TAPGATE_READ_RATE", 50.0, 0.01, 1e7),
+            read_burst=r.number("TAPGATE_READ_BURST", 100.0, 1.0, 1e7),
+            admin_rate=r.number("TAPGATE_ADMIN_RATE", 20.0, 0.01, 1e7),
+            admin_burst=r.number("TAPGATE_ADMIN_BURST", 40.0, 1.0, 1e7),
+            bucket_max_keys=r.integer("TAPGATE_BUCKET_MAX_KEYS", 100_000, 1, 100_000_000),
+            batch_max=r.integer("TAPGATE_BATCH_MAX", 256, 1, 100_000),
+            batch_wait_ms=r.number("TAPGATE_BATCH_WAIT_MS", 2.0, 0.0, 10_000.0),
+            queue_capacity=r.integer("TAPGATE_QUEUE_CAPACITY", 8192, 1, 10_000_000),
             synchronous=synchronous,
-            checkpoint_interval_s=r.float("TAPGATE_CHECKPOINT_INTERVAL_S", 1.0, 0.05, 3600.0),
+            checkpoint_interval_s=r.number("TAPGATE_CHECKPOINT_INTERVAL_S", 1.0, 0.05, 3600.0),
             trusted_proxies=_networks(
-                "TAPGATE_TRUSTED_PROXIES", r.str("TAPGATE_TRUSTED_PROXIES", "")
+                "TAPGATE_TRUSTED_PROXIES", r.text("TAPGATE_TRUSTED_PROXIES", "")
             ),
             admin_allow=_networks(
-                "TAPGATE_ADMIN_ALLOW", r.str("TAPGATE_ADMIN_ALLOW", "127.0.0.0/8,::1")
+                "TAPGATE_ADMIN_ALLOW", r.text("TAPGATE_ADMIN_ALLOW", "127.0.0.0/8,::1")
             ),
             admin_token=_admin_token(r),
-            require_extensions=r.bool("TAPGATE_REQUIRE_EXTENSIONS", False),
+            require_extensions=r.flag("TAPGATE_REQUIRE_EXTENSIONS", False),
             log_level=log_level,
         )
 
 
 def _admin_token(r: _Reader) -> str | None:
-    token = r.str("TAPGATE_ADMIN_TOKEN", "")
-    path = r.str("TAPGATE_ADMIN_TOKEN_FILE", "")
+    token = r.text("TAPGATE_ADMIN_TOKEN", "")
+    path = r.text("TAPGATE_ADMIN_TOKEN_FILE", "")
     if token and path:
         raise ConfigError("TAPGATE_ADMIN_TOKEN and TAPGATE_ADMIN_TOKEN_FILE are both set")
     if path:

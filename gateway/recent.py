@@ -17,12 +17,14 @@ __all__ = ["RecentBets", "RecentEntry"]
 
 
 class RecentEntry:
+    """In flight: ``future`` is set. Committed: ``future`` is None and ``receipt`` is set."""
+
     __slots__ = ("expires_ms", "future", "message", "receipt")
 
     def __init__(self, message: bytes, future: asyncio.Future[bytes] | None) -> None:
         self.message = message
         self.future = future
-        self.receipt: bytes | None = None
+        self.receipt = b""
         self.expires_ms = 0
 
 
@@ -42,7 +44,7 @@ class RecentBets:
 
     def get(self, key: str, now_ms: int) -> RecentEntry | None:
         entry = self._entries.get(key)
-        if entry is not None and entry.receipt is not None and entry.expires_ms < now_ms:
+        if entry is not None and entry.future is None and entry.expires_ms < now_ms:
             del self._entries[key]
             return None
         return entry
@@ -78,8 +80,8 @@ class RecentBets:
         """
         entries = self._entries
         dropped = 0
-        for key, entry in entries.items():
-            if entry.receipt is None or entry.expires_ms >= now_ms:
+        for entry in entries.values():
+            if entry.future is not None or entry.expires_ms >= now_ms:
                 break
             dropped += 1
         for key in list(itertools.islice(entries, dropped)):

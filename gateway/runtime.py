@@ -26,8 +26,9 @@ __all__ = ["Runtime", "open_runtime"]
 log = structlog.get_logger("tapgate.runtime")
 
 
-def _limiter(name: str, rate: float, burst: float, wallet_rate: float, wallet_burst: float,
-             max_keys: int) -> Limiter:
+def _limiter(
+    name: str, rate: float, burst: float, wallet_rate: float, wallet_burst: float, max_keys: int
+) -> Limiter:
     return Limiter(
         name,
         TokenBuckets(rate, burst, max_keys),
@@ -100,9 +101,7 @@ async def open_runtime(settings: Settings) -> Runtime:
     checkpoint_conn = await open_writer(path, settings.synchronous)
     reader = Reader(reader_conn)
     now_ms = int(time.time() * 1000)
-    state = await reader.start_state(
-        now_ms - settings.receive_window_ms - settings.future_skew_ms
-    )
+    state = await reader.start_state(now_ms - settings.receive_window_ms - settings.future_skew_ms)
     accounts = Accounts(state.balances)
     recent = RecentBets(settings.receive_window_ms)
     for wallet, nonce, message, receipt, ts in state.recent:
@@ -119,8 +118,9 @@ async def open_runtime(settings: Settings) -> Runtime:
         next_batch_id=state.next_batch_id,
     )
     s = settings
-    bet_limits = _limiter("bets", s.address_rate, s.address_burst, s.wallet_rate,
-                          s.wallet_burst, s.bucket_max_keys)
+    bet_limits = _limiter(
+        "bets", s.address_rate, s.address_burst, s.wallet_rate, s.wallet_burst, s.bucket_max_keys
+    )
     admission = Admission(
         settings, accounts, recent, writer, bet_limits.address, bet_limits.wallet, loop.time
     )
@@ -132,10 +132,12 @@ async def open_runtime(settings: Settings) -> Runtime:
         reader=reader,
         admission=admission,
         bet_limits=bet_limits,
-        read_limits=_limiter("reads", s.read_rate, s.read_burst, s.read_rate, s.read_burst,
-                             s.bucket_max_keys),
-        admin_limits=_limiter("admin", s.admin_rate, s.admin_burst, s.admin_rate,
-                              s.admin_burst, s.bucket_max_keys),
+        read_limits=_limiter(
+            "reads", s.read_rate, s.read_burst, s.read_rate, s.read_burst, s.bucket_max_keys
+        ),
+        admin_limits=_limiter(
+            "admin", s.admin_rate, s.admin_burst, s.admin_rate, s.admin_burst, s.bucket_max_keys
+        ),
         connections=(writer_conn, reader_conn, checkpoint_conn),
     )
     log.info(

@@ -43,9 +43,7 @@ class Limiter:
         self._take(self.wallet, "wallet", wallet, now)
 
 
-def signed_wallet(
-    request: Request, limiter: Limiter, window_ms: int, future_ms: int
-) -> str:
+def signed_wallet(request: Request, limiter: Limiter, window_ms: int, future_ms: int) -> str:
     """The wallet that signed this read, after the rate limits and the signature check."""
     now = time.time()
     limiter.by_address(request, now)

@@ -71,5 +71,8 @@ async def send_json(
 
 async def send_rejection(send: Send, rejection: Rejection, request_id: str) -> None:
     await send_json(
-        send, STATUS[rejection.code], error_body(rejection, request_id), rejection_headers(rejection)
+        send,
+        STATUS[rejection.code],
+        error_body(rejection, request_id),
+        rejection_headers(rejection),
     )

@@ -24,7 +24,8 @@ class JSON(Response):
 
 
 def rejection_response(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, Rejection)
+    if not isinstance(exc, Rejection):
+        raise TypeError(exc)
     headers = {k.decode(): v.decode() for k, v in rejection_headers(exc)}
     return Response(
         error_body(exc, request_id(request.scope)),
@@ -36,7 +37,8 @@ def rejection_response(request: Request, exc: Exception) -> Response:
 
 def http_exception(request: Request, exc: Exception) -> Response:
     """Starlette's own 404/405 in the gateway's error shape."""
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):
+        raise TypeError(exc)
     if exc.status_code == 405:
         rejection = Rejection("method_not_allowed", "method not allowed on this path")
     else:

@@ -9,28 +9,27 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiosqlite
-import orjson
 
 from gateway.protocol import bet_message
 
-__all__ = ["BET_COLUMNS", "Reader", "StartState", "bet_view"]
+__all__ = ["QUERIES", "Reader", "StartState", "bet_view"]
 
-BET_COLUMNS = (
-    "id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout, "
-    "min_multiplier, ts, status, accepted_at"
+_SELECT_BET = (
+    "SELECT id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout, "
+    "min_multiplier, ts, status, accepted_at FROM bets"
 )
 
 QUERIES = {
-    "bet": f"SELECT {BET_COLUMNS} FROM bets WHERE id = ?",
+    "bet": _SELECT_BET + " WHERE id = ?",
     "wallet_open": (
         "SELECT count(*), coalesce(sum(amount), 0), coalesce(sum(potential_payout), 0) "
         "FROM bets WHERE wallet = ? AND status = 'accepted'"
     ),
     "wallet_bets": (
-        f"SELECT {BET_COLUMNS} FROM bets WHERE wallet = ? AND id < ? "
+        _SELECT_BET + " WHERE wallet = ? AND id < ? "
         "AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR nonce = ?4) ORDER BY id DESC LIMIT ?5"
     ),
-    "wallet_nonce": f"SELECT {BET_COLUMNS} FROM bets WHERE wallet = ? AND nonce = ?",
+    "wallet_nonce": _SELECT_BET + " WHERE wallet = ? AND nonce = ?",
 }
 
 
@@ -110,15 +109,3 @@ class Reader:
             QUERIES["wallet_bets"], (wallet, before, status, nonce, limit)
         )
         return [bet_view(r) for r in rows]
-
-    async def receipt(self, wallet: str, nonce: str) -> bytes | None:
-        rows = list(
-            await self.conn.execute_fetchall(
-                "SELECT receipt FROM bets WHERE wallet = ? AND nonce = ?", (wallet, nonce)
-            )
-        )
-        return bytes(rows[0][0]) if rows else None
-
-
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)

@@ -93,9 +93,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 def connect_pragmas(synchronous: str) -> str:
     """Pragmas every connection runs first."""
     return (
-        "PRAGMA foreign_keys = ON;"
-        "PRAGMA busy_timeout = 5000;"
-        f"PRAGMA synchronous = {synchronous};"
+        f"PRAGMA foreign_keys = ON;PRAGMA busy_timeout = 5000;PRAGMA synchronous = {synchronous};"
     )
 
 

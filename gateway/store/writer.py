@@ -288,9 +288,7 @@ class Writer:
         self.last_error = None
         for bet, receipt in zip(batch, receipts, strict=True):
             if bet.bet_id in skipped:
-                self._refuse(
-                    bet, Rejection("nonce_reused", "this wallet already used this nonce")
-                )
+                self._refuse(bet, Rejection("nonce_reused", "this wallet already used this nonce"))
                 continue
             self.accounts.settle_debit(bet.wallet, bet.amount)
             self.recent.committed(bet.key, receipt, bet.timestamp)

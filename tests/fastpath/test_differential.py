@@ -35,7 +35,7 @@ _bucket_ops = st.lists(
     ops=_bucket_ops,
 )
 def test_buckets_twins_agree(rate: float, burst: float, max_keys: int, ops: list[Any]) -> None:
-    """Token buckets: every take, tokens, prune and len matches, evictions and time jumps included."""
+    """Token buckets: take, tokens, prune and len match, evictions and time jumps included."""
     twins = [m.TokenBuckets(rate, burst, max_keys) for m in (c_buckets, py_buckets)]
     for op in ops:
         results = []

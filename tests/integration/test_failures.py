@@ -1,0 +1,285 @@
+"""Crash, shutdown, double spend, replays and nonce reuse against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import httpx
+import orjson
+import pytest
+
+from gateway.client import Wallet
+from tests.gatewayproc import ROOT, GatewayProcess, signed
+from tests.load import Outcomes, check_database, drive, stored_bets
+
+MakeGateway = Callable[..., GatewayProcess]
+OPEN_LIMITS = {
+    "TAPGATE_ADDRESS_RATE": "100000",
+    "TAPGATE_ADDRESS_BURST": "100000",
+    "TAPGATE_WALLET_RATE": "100000",
+    "TAPGATE_WALLET_BURST": "100000",
+}
+PURE = os.environ.get("TAPGATE_NO_EXTENSIONS") == "1"
+
+
+async def _post_all(url: str, bodies: list[dict[str, object]]) -> list[httpx.Response]:
+    """Post each body on its own warmed-up connection, all released together."""
+    clients = [httpx.AsyncClient(base_url=url, timeout=30) for _ in bodies]
+    try:
+        await asyncio.gather(*(c.get("/healthz") for c in clients))
+        barrier = asyncio.Event()
+
+        async def send(client: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
+            await barrier.wait()
+            return await client.post(
+                "/api/bets",
+                content=orjson.dumps(body),
+                headers={"content-type": "application/json"},
+            )
+
+        tasks = [asyncio.create_task(send(c, b)) for c, b in zip(clients, bodies, strict=True)]
+        await asyncio.sleep(0.05)
+        barrier.set()
+        return list(await asyncio.gather(*tasks))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+
+
+def test_double_spend_exactly_ten_of_fifty(make_gateway: MakeGateway) -> None:
+    """50 bets of 100 against a balance of 1000, all at once: 10 accepted, 40 refused, 0 left."""
+    gw = make_gateway({"TAPGATE_WALLET_BURST": "50"}).start()
+    wallet = Wallet.generate()
+    gw.fund(wallet, 1000)
+    bodies = [signed(wallet, amount=100) for _ in range(50)]
+    responses = asyncio.run(_post_all(gw.url, bodies))
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [202] * 10 + [409] * 40
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
+        "insufficient_funds"
+    }
+    assert sorted(r.json()["balance"] for r in responses if r.status_code == 202) == list(
+        range(0, 1000, 100)
+    )
+    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+        assert conn.execute(
+            "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
+        ).fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM bets").fetchone() == (10,)
+    check_database(gw.data_dir / "tapgate.db")
+
+
+def test_concurrent_identical_bets_store_one(make_gateway: MakeGateway) -> None:
+    """The same signed bet sent ten times at once is one bet; all ten get its receipt."""
+    gw = make_gateway({"TAPGATE_BATCH_WAIT_MS": "50"}).start()
+    wallet = Wallet.generate()
+    gw.fund(wallet, 1000)
+    body = signed(wallet, amount=100)
+    responses = asyncio.run(_post_all(gw.url, [body] * 10))
+    assert [r.status_code for r in responses] == [202] * 10
+    assert len({r.content for r in responses}) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 9
+    assert responses[0].json()["balance"] == 900
+    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+        assert conn.execute("SELECT count(*) FROM bets").fetchone() == (1,)
+    check_database(gw.data_dir / "tapgate.db")
+
+
+def test_replay_sequential_and_after_restart(make_gateway: MakeGateway) -> None:
+    """A retry gets the stored 202 byte for byte, before and after a restart, for free."""
+    gw = make_gateway({"TAPGATE_RECEIVE_WINDOW_MS": "30000", "TAPGATE_WALLET_BURST": "1"})
+    gw.start()
+    wallet = Wallet.generate()
+    gw.fund(wallet, 1000)
+    body = orjson.dumps(signed(wallet, amount=100))
+    headers = {"content-type": "application/json"}
+    with gw.client() as c:
+        first = c.post("/api/bets", content=body, headers=headers)
+        assert first.status_code == 202
+        for _ in range(3):  # the wallet's burst is 1: replays must not be charged
+            again = c.post("/api/bets", content=body, headers=headers)
+            assert again.status_code == 202
+            assert again.content == first.content
+            assert again.headers["idempotent-replayed"] == "true"
+            assert again.headers["location"] == first.headers["location"]
+    gw.stop()
+    gw.start()
+    with httpx.Client(
+        base_url=gw.url, transport=httpx.HTTPTransport(local_address="127.0.0.9")
+    ) as c:
+        after = c.post("/api/bets", content=body, headers=headers)
+    assert after.status_code == 202
+    assert after.content == first.content
+    assert after.headers["idempotent-replayed"] == "true"
+    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+        assert conn.execute("SELECT count(*), sum(amount) FROM bets").fetchone() == (1, 100)
+        assert conn.execute(
+            "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
+        ).fetchone() == (900,)
+
+
+def test_nonce_reused_after_window_refused_in_its_batch(make_gateway: MakeGateway) -> None:
+    """An old nonce reused once its window passed is caught by the writer: only it gets 409."""
+    gw = make_gateway(
+        {
+            "TAPGATE_RECEIVE_WINDOW_MS": "300",
+            "TAPGATE_FUTURE_SKEW_MS": "100",
+            "TAPGATE_BATCH_WAIT_MS": "300",
+            "TAPGATE_CHECKPOINT_INTERVAL_S": "0.1",
+        }
+    ).start()
+    reuser = Wallet.generate()
+    gw.fund(reuser, 1000)
+    others = [Wallet.generate() for _ in range(5)]
+    for w in others:
+        gw.fund(w, 1000)
+    with gw.client() as c:
+        first = c.post(
+            "/api/bets",
+            content=orjson.dumps(signed(reuser, nonce="once")),
+            headers={"content-type": "application/json"},
+        )
+    assert first.status_code == 202
+    time.sleep(0.6)
+    bodies = [signed(reuser, nonce="once", amount=7)] + [signed(w, amount=9) for w in others]
+    responses = asyncio.run(_post_all(gw.url, bodies))
+    assert responses[0].status_code == 409
+    assert responses[0].json()["error"]["code"] == "nonce_reused"
+    assert [r.status_code for r in responses[1:]] == [202] * 5
+    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+        batches = {b for (b,) in conn.execute("SELECT batch_id FROM bets WHERE amount = 9")}
+        assert len(batches) == 1, "the five bets were meant to share one batch"
+        assert conn.execute(
+            "SELECT balance FROM accounts WHERE id = ?", (reuser.address,)
+        ).fetchone() == (900,)
+    check_database(gw.data_dir / "tapgate.db")
+    # The nonce stays unusable, and the wallet's reservation was released.
+    with gw.client() as c:
+        r = c.post(
+            "/api/bets",
+            content=orjson.dumps(signed(reuser, amount=900)),
+            headers={"content-type": "application/json"},
+        )
+    assert r.status_code == 202, r.text
+
+
+CRASH_SEEDS = [3, 4] if PURE else [1, 2]
+
+
+@pytest.mark.parametrize("seed", CRASH_SEEDS)
+def test_sigkill_under_load_loses_nothing_acknowledged(
+    make_gateway: MakeGateway, seed: int
+) -> None:
+    """SIGKILL with 100+ bets outstanding: every 202 is stored once, refusals never are."""
+    gw = make_gateway({**OPEN_LIMITS, "TAPGATE_BATCH_WAIT_MS": "40"}).start()
+    wallets = [Wallet.generate() for _ in range(20)]
+    for w in wallets:
+        gw.fund(w, 10**9)
+    outcomes = Outcomes()
+    rng = random.Random(seed)
+
+    async def scenario() -> int:
+        stop = asyncio.Event()
+        traffic = asyncio.create_task(drive(gw.url, wallets, outcomes, stop, 160, seed))
+        deadline = time.monotonic() + 20
+        while len(outcomes.acked) < 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(rng.uniform(0.0, 0.5))
+        outstanding = outcomes.in_flight
+        gw.kill()
+        stop.set()
+        await asyncio.wait_for(traffic, 30)
+        return outstanding
+
+    outstanding = asyncio.run(scenario())
+    assert outstanding >= 100, outstanding
+    assert outcomes.acked, "no bet was acknowledged before the kill"
+    assert outcomes.unknown, "the kill should leave some outcomes unknown to clients"
+    stored = stored_bets(gw.data_dir / "tapgate.db")
+    for key, receipt in outcomes.acked.items():
+        assert key in stored, f"acknowledged bet {key} lost"
+        bet_id, stored_receipt = stored[key]
+        assert bet_id == receipt["bet_id"]
+        assert orjson.loads(stored_receipt) == receipt
+    assert not set(outcomes.refused) & set(stored), "a refused bet was stored"
+    assert set(stored) <= set(outcomes.acked) | outcomes.unknown
+    check_database(gw.data_dir / "tapgate.db")
+    gw.start()  # restart rebuilds state from the database
+    with gw.client() as c:
+        key, receipt = next(iter(outcomes.acked.items()))
+        wallet = next(w for w in wallets if w.address == key[0])
+        r = c.post(
+            "/api/bets",
+            content=orjson.dumps(signed(wallet, nonce=key[1], amount=51)),
+            headers={"content-type": "application/json"},
+        )
+    assert r.status_code == 409 and r.json()["error"]["code"] == "nonce_reused"
+
+
+def test_sigterm_under_load_leaves_nothing_unknown(make_gateway: MakeGateway) -> None:
+    """SIGTERM drains: every bet the server took is answered, and exactly the 202s are stored."""
+    gw = make_gateway({**OPEN_LIMITS, "TAPGATE_BATCH_WAIT_MS": "20"}).start()
+    wallets = [Wallet.generate() for _ in range(10)]
+    for w in wallets:
+        gw.fund(w, 10**9)
+    outcomes = Outcomes()
+
+    async def scenario() -> int:
+        stop = asyncio.Event()
+        traffic = asyncio.create_task(drive(gw.url, wallets, outcomes, stop, 60, 7))
+        deadline = time.monotonic() + 20
+        while len(outcomes.acked) < 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert gw.proc is not None
+        gw.proc.terminate()
+        code = await asyncio.to_thread(gw.proc.wait, 30)
+        stop.set()
+        await asyncio.wait_for(traffic, 30)
+        return code
+
+    # uvicorn re-raises the signal once it has shut down cleanly (systemd counts it clean).
+    assert asyncio.run(scenario()) in (0, -signal.SIGTERM)
+    assert '"event":"stopped"' in gw.logs()
+    gw.proc = None
+    stored = stored_bets(gw.data_dir / "tapgate.db")
+    assert outcomes.acked
+    assert set(stored) == set(outcomes.acked), "a bet was stored without its 202, or lost"
+    assert all(code == 503 for code in outcomes.refused.values())
+    check_database(gw.data_dir / "tapgate.db")
+
+
+def test_second_server_on_same_data_refused(make_gateway: MakeGateway) -> None:
+    """A second serve on a locked data directory exits non-zero and says why."""
+    gw = make_gateway().start()
+    second = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--port", "0"],
+        env=gw.env(),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+    )
+    assert second.returncode != 0
+    assert b"locked" in second.stderr
+    with gw.client() as c:
+        assert c.get("/healthz").status_code == 200
+
+
+def test_bad_setting_fails_fast(make_gateway: MakeGateway) -> None:
+    """A bad TAPGATE_* value stops start-up with a message naming the variable."""
+    gw = make_gateway({"TAPGATE_BATCH_MAX": "many"})
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--port", "0"],
+        env=gw.env(),
+        cwd=ROOT,
+        capture_output=True,
+        timeout=30,
+    )
+    assert run.returncode == 2
+    assert b"TAPGATE_BATCH_MAX" in run.stderr

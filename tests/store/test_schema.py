@@ -1,0 +1,139 @@
+"""The database refuses rows that break the invariants, whatever code writes them."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gateway.store.database import prepare
+from gateway.store.invariants import ledger_violations
+from gateway.store.schema import SCHEMA_VERSION
+
+W = "a" * 64
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite3.Connection:
+    prepare(tmp_path / "t.db")
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("INSERT INTO accounts (id, kind) VALUES (?, 'wallet')", (W,))
+    conn.executemany(
+        "INSERT INTO ledger (txn, account, amount, kind, created_at) "
+        "VALUES (?, ?, ?, 'deposit', 0)",
+        [("d1", "deposits", -100), ("d1", W, 100)],
+    )
+    return conn
+
+
+def _bet(conn: sqlite3.Connection, **over: object) -> None:
+    row = {
+        "id": 1,
+        "wallet": W,
+        "nonce": "n",
+        "market": "BTC-USD",
+        "cell_id": "cell-1-1",
+        "amount": 10,
+        "multiplier": 190,
+        "potential_payout": 19,
+        "ts": 0,
+        "signature": "s",
+        "accepted_at": 0,
+        "batch_id": 1,
+        "receipt": b"{}",
+    }
+    row.update(over)
+    cols = ", ".join(row)
+    conn.execute(
+        f"INSERT INTO bets ({cols}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608
+        tuple(row.values()),
+    )
+
+
+def test_migrated_to_current_version(db: sqlite3.Connection) -> None:
+    """A new database is at the current schema version, in WAL mode."""
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_balances_follow_ledger(db: sqlite3.Connection) -> None:
+    """Ledger rows move balances through the trigger; the invariants hold."""
+    assert db.execute("SELECT balance FROM accounts WHERE id = ?", (W,)).fetchone() == (100,)
+    assert ledger_violations(db) == []
+
+
+def test_wallet_cannot_go_negative(db: sqlite3.Connection) -> None:
+    """A ledger row that would overdraw a wallet is refused."""
+    with pytest.raises(sqlite3.IntegrityError, match="balance >= 0"):
+        db.execute(
+            "INSERT INTO ledger (txn, account, amount, kind, created_at) "
+            "VALUES ('x', ?, -101, 'stake', 0)",
+            (W,),
+        )
+
+
+def test_ledger_is_append_only(db: sqlite3.Connection) -> None:
+    """Ledger rows can be neither changed nor deleted."""
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        db.execute("UPDATE ledger SET amount = 1")
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        db.execute("DELETE FROM ledger")
+
+
+def test_no_double_posting(db: sqlite3.Connection) -> None:
+    """The same transaction cannot post to the same account twice."""
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        db.execute(
+            "INSERT INTO ledger (txn, account, amount, kind, created_at) "
+            "VALUES ('d1', ?, 5, 'deposit', 0)",
+            (W,),
+        )
+
+
+def test_direct_balance_edit_is_detected(db: sqlite3.Connection) -> None:
+    """A balance changed outside the ledger is reported by the invariant check."""
+    db.execute("UPDATE accounts SET balance = 5 WHERE id = ?", (W,))
+    assert any("ledger sum" in p for p in ledger_violations(db))
+
+
+def test_nonce_unique_per_wallet(db: sqlite3.Connection) -> None:
+    """A wallet cannot store the same nonce twice."""
+    _bet(db)
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        _bet(db, id=2)
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"amount": 0},
+        {"amount": 10**12 + 1},
+        {"amount": 1.5},
+        {"multiplier": 100},
+        {"potential_payout": 20},
+        {"status": "pending"},
+        {"wallet": "b" * 64},
+    ],
+)
+def test_bad_bet_rows_refused(db: sqlite3.Connection, over: dict[str, object]) -> None:
+    """Out-of-range amounts, wrong payouts, unknown statuses and unknown wallets are refused."""
+    with pytest.raises(sqlite3.IntegrityError):
+        _bet(db, **over)
+
+
+def test_status_moves_only_from_accepted(db: sqlite3.Connection) -> None:
+    """accepted -> won is allowed once; won -> lost is refused."""
+    _bet(db)
+    db.execute("UPDATE bets SET status = 'won' WHERE id = 1")
+    with pytest.raises(sqlite3.IntegrityError, match="status"):
+        db.execute("UPDATE bets SET status = 'lost' WHERE id = 1")
+
+
+def test_newer_schema_refused(tmp_path: Path) -> None:
+    """A database from a newer release is not opened by an older one."""
+    path = tmp_path / "new.db"
+    sqlite3.connect(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(RuntimeError, match="newer"):
+        prepare(path)

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from gateway.client import Wallet, bet_body
+from gateway.errors import Rejection
+from gateway.protocol import bet_message, check_window, parse_bet, read_message, verify
+
+MARKETS = frozenset({"BTC-USD"})
+
+
+def test_canonical_message_layout() -> None:
+    """The signed bytes are the documented lines joined by newlines, no trailing newline."""
+    msg = bet_message("ab" * 32, "BTC-USD", "cell-1-2", 100, "n1", 1700000000000, None)
+    assert msg == (
+        b"tapgate:bet:v1\n" + b"ab" * 32 + b"\nBTC-USD\ncell-1-2\n100\nn1\n1700000000000\n"
+    )
+    assert bet_message("ab" * 32, "BTC-USD", "cell-1-2", 100, "n1", 1, "1.50").endswith(
+        b"\n1\n1.50"
+    )
+    assert read_message("GET", "/api/x?a=1", 5) == b"tapgate:read:v1\nGET\n/api/x?a=1\n5"
+
+
+def test_parse_keeps_values_as_sent() -> None:
+    """A valid body parses into its fields and the row and column of its cell."""
+    wallet = Wallet.generate()
+    body = bet_body(
+        wallet,
+        market="BTC-USD",
+        cell_id="cell-0-123456789012345678",
+        amount=5,
+        min_multiplier="0.99",
+    )
+    bet = parse_bet(orjson.dumps(body), MARKETS)
+    assert (bet.row, bet.col) == (0, 123456789012345678)
+    assert bet.min_multiplier_hundredths == 99
+    verify(bet.wallet, bet.message, bet.signature)
+
+
+def test_signature_over_other_values_fails() -> None:
+    """Changing any signed value breaks the signature."""
+    wallet = Wallet.generate()
+    body = bet_body(wallet, market="BTC-USD", cell_id="cell-1-1", amount=5)
+    body["cell_id"] = "cell-1-2"
+    bet = parse_bet(orjson.dumps(body), MARKETS)
+    with pytest.raises(Rejection) as info:
+        verify(bet.wallet, bet.message, bet.signature)
+    assert info.value.code == "invalid_signature"
+
+
+def test_small_order_public_key_refused() -> None:
+    """An all-zero (small-order) public key never verifies."""
+    with pytest.raises(Rejection):
+        verify("00" * 32, b"x", "00" * 64)
+
+
+@pytest.mark.parametrize(
+    ("now", "ts", "ok"),
+    [
+        (10_000, 5_000, True),
+        (10_000, 4_999, False),
+        (10_000, 11_000, True),
+        (10_000, 11_001, False),
+    ],
+)
+def test_window_edges(now: int, ts: int, ok: bool) -> None:
+    """Exactly 5000 ms old or 1000 ms ahead is inside; one more millisecond is out."""
+    if ok:
+        check_window(ts, now, 5000, 1000)
+    else:
+        with pytest.raises(Rejection):
+            check_window(ts, now, 5000, 1000)
+
+
+def test_huge_integer_is_invalid_field_not_malformed() -> None:
+    """An integer beyond 64 bits is valid JSON, so it is 422, not 400."""
+    body = b'{"wallet": "' + b"a" * 64 + b'", "market": "BTC-USD", "cell_id": "cell-1-1", '
+    body += b'"amount": 123456789012345678901234567890}'
+    with pytest.raises(Rejection) as info:
+        parse_bet(body, MARKETS)
+    assert (info.value.code, info.value.field) == ("invalid_field", "amount")
+
+
+def test_trailing_newline_not_accepted() -> None:
+    """Patterns match the whole value: a trailing newline is not normalised away."""
+    body = {"wallet": "a" * 63 + "a\n"}
+    with pytest.raises(Rejection) as info:
+        parse_bet(orjson.dumps(body), MARKETS)
+    assert info.value.field == "wallet"
