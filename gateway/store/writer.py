@@ -130,6 +130,12 @@ def _resolve(future: asyncio.Future[bytes], result: bytes | BaseException) -> No
         future.set_result(result)
 
 
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    """Roll back unless SQLite already did (it does on SQLITE_FULL, IOERR, NOMEM)."""
+    if conn.in_transaction:
+        await conn.execute("ROLLBACK")
+
+
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
@@ -274,7 +280,7 @@ class Writer:
                 await conn.execute(_STAKE_LEDGER, (first, last, batch_id))
                 await conn.execute("COMMIT")
             except BaseException:
-                await conn.execute("ROLLBACK")
+                await _rollback(conn)
                 raise
         except Exception as exc:  # the database refused the write: nothing of it is stored
             self.last_error = f"{type(exc).__name__}: {exc}"
@@ -355,6 +361,6 @@ class Writer:
                 )
                 await conn.execute("COMMIT")
             except BaseException:
-                await conn.execute("ROLLBACK")
+                await _rollback(conn)
                 raise
             return self.accounts.credit(wallet, amount), False

@@ -1,0 +1,90 @@
+"""The writer against a database that refuses writes: all or nothing, then recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from gateway.client import Wallet, bet_body
+from gateway.config import Settings
+from gateway.errors import Rejection
+from gateway.protocol import parse_bet
+from gateway.runtime import open_runtime
+from gateway.store.invariants import ledger_violations
+
+
+def _bet(wallet: Wallet, amount: int, nonce: str):  # type: ignore[no-untyped-def]
+    body = bet_body(wallet, market="BTC-USD", cell_id="cell-1-1", amount=amount, nonce=nonce)
+    return parse_bet(orjson.dumps(body), {"BTC-USD"})
+
+
+def test_failed_commit_refuses_whole_batch_then_recovers(tmp_path: Path) -> None:
+    """When COMMIT cannot write, every bet of the batch gets 503 and nothing is kept."""
+    settings = Settings.from_env({"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_BATCH_WAIT_MS": "20"})
+    wallets = [Wallet.generate() for _ in range(3)]
+
+    async def scenario() -> None:
+        rt = await open_runtime(settings)
+        rt.start()
+        try:
+            for w in wallets:
+                await rt.writer.credit(w.address, 1000, f"d-{w.address[:8]}", 0)
+            conn = rt.writer.conn
+            (pages,) = next(iter(await conn.execute_fetchall("PRAGMA page_count")))
+            await conn.execute(f"PRAGMA max_page_count = {pages}")
+            placed = [
+                rt.admission.place(_bet(w, 100, "n1"), "127.0.0.1", _now())
+                for w in wallets
+                for _ in range(1)
+            ]
+            big = [
+                rt.admission.place(_bet(w, 10, f"big{i}"), "127.0.0.1", _now())
+                for i, w in enumerate(wallets * 5)
+            ]
+            results = await asyncio.gather(*placed, *big, return_exceptions=True)
+            assert all(isinstance(r, Rejection) and r.code == "overloaded" for r in results), (
+                results
+            )
+            assert rt.writer.last_error is not None
+            for w in wallets:
+                assert (rt.accounts.balance(w.address), rt.accounts.reserved(w.address)) == (
+                    1000,
+                    0,
+                )
+            await conn.execute("PRAGMA max_page_count = 1073741823")
+            receipt, _bet_id, replayed = await rt.admission.place(
+                _bet(wallets[0], 100, "n1"), "127.0.0.1", _now()
+            )
+            assert not replayed and orjson.loads(receipt)["balance"] == 900
+            assert rt.writer.last_error is None
+        finally:
+            await rt.close()
+
+    asyncio.run(scenario())
+    with sqlite3.connect(tmp_path / "tapgate.db") as conn:
+        assert conn.execute("SELECT count(*) FROM bets").fetchone() == (1,)
+        assert ledger_violations(conn) == []
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def test_require_extensions_refuses_pure_python(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TAPGATE_REQUIRE_EXTENSIONS=1 stops start-up when the compiled fastpath is not loaded."""
+    import fastpath
+
+    monkeypatch.setattr(fastpath, "IMPLEMENTATION", "py")
+    settings = Settings.from_env(
+        {"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_REQUIRE_EXTENSIONS": "1"}
+    )
+    with pytest.raises(RuntimeError, match="compiled fastpath"):
+        asyncio.run(open_runtime(settings))
