@@ -16,6 +16,7 @@ from gateway.http.bets import PlaceBet
 from gateway.http.context import RequestContext, request_id
 from gateway.http.errors import send_rejection
 from gateway.http.responses import http_exception, rejection_response
+from gateway.metrics import Metrics
 from gateway.runtime import Runtime, open_runtime
 
 __all__ = ["TapgateApp", "create_app"]
@@ -27,13 +28,14 @@ class TapgateApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.runtime: Runtime | None = None
+        self.metrics = Metrics()
         self._place_bet: PlaceBet | None = None
         self.starlette = Starlette(
             routes=routes,
             lifespan=self._lifespan,
             exception_handlers={Rejection: rejection_response, HTTPException: http_exception},
         )
-        self._asgi = RequestContext(self._dispatch, settings.trusted_proxies)
+        self._asgi = RequestContext(self._dispatch, settings.trusted_proxies, self.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
@@ -59,11 +61,13 @@ class TapgateApp:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        runtime = await open_runtime(self.settings)
+        runtime = await open_runtime(self.settings, self.metrics)
         runtime.start()
         self.runtime = runtime
         app.state.runtime = runtime
-        self._place_bet = PlaceBet(runtime.admission, frozenset(self.settings.markets))
+        self._place_bet = PlaceBet(
+            runtime.admission, frozenset(self.settings.markets), self.metrics
+        )
         try:
             yield
         finally:

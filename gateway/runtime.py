@@ -16,6 +16,7 @@ from gateway.accounts import Accounts
 from gateway.admission import Admission
 from gateway.config import Settings
 from gateway.http.auth import Limiter
+from gateway.metrics import Metrics
 from gateway.recent import RecentBets
 from gateway.store.database import open_reader, open_writer, prepare
 from gateway.store.reader import Reader
@@ -48,6 +49,7 @@ class Runtime:
     read_limits: Limiter
     admin_limits: Limiter
     connections: tuple[aiosqlite.Connection, ...]
+    metrics: Metrics
     housekeeping: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -84,7 +86,7 @@ class Runtime:
                 log.warning("checkpoint_failed", error=str(exc))
 
 
-async def open_runtime(settings: Settings) -> Runtime:
+async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Runtime:
     """Open the database, rebuild the in-memory state from it, and wire the parts."""
     if settings.require_extensions and fastpath.IMPLEMENTATION != "c":
         raise RuntimeError(
@@ -94,6 +96,7 @@ async def open_runtime(settings: Settings) -> Runtime:
         )
     if fastpath.IMPORT_ERROR:
         log.warning("fastpath_pure_python", reason=fastpath.IMPORT_ERROR)
+    metrics = metrics if metrics is not None else Metrics(process=False)
     path = settings.db_path
     await asyncio.to_thread(prepare, path, settings.synchronous)
     writer_conn = await open_writer(path, settings.synchronous)
@@ -116,7 +119,10 @@ async def open_runtime(settings: Settings) -> Runtime:
         batch_wait_ms=settings.batch_wait_ms,
         next_bet_id=state.next_bet_id,
         next_batch_id=state.next_batch_id,
+        metrics=metrics,
     )
+    metrics.queue_depth.set_function(writer.queue.__len__)
+    metrics.fastpath.labels(fastpath.IMPLEMENTATION).set(1)
     s = settings
     bet_limits = _limiter(
         "bets", s.address_rate, s.address_burst, s.wallet_rate, s.wallet_burst, s.bucket_max_keys
@@ -139,6 +145,7 @@ async def open_runtime(settings: Settings) -> Runtime:
             "admin", s.admin_rate, s.admin_burst, s.admin_rate, s.admin_burst, s.bucket_max_keys
         ),
         connections=(writer_conn, reader_conn, checkpoint_conn),
+        metrics=metrics,
     )
     log.info(
         "started",

@@ -7,12 +7,13 @@ import time
 from typing import Any
 
 import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.errors import Rejection
-from gateway.http.auth import require_admin, signed_wallet
+from gateway.http.auth import require_admin, require_admin_address, signed_wallet
 from gateway.http.body import check_json_content_type, read_body
 from gateway.http.responses import JSON
 from gateway.runtime import Runtime
@@ -45,6 +46,12 @@ def _not_found() -> Rejection:
 
 async def healthz(request: Request) -> Response:
     return JSON({"status": "ok"})
+
+
+async def metrics(request: Request) -> Response:
+    rt = _runtime(request)
+    require_admin_address(request, rt.settings.admin_allow, rt.admin_limits)
+    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 async def get_bet(request: Request) -> Response:
@@ -150,6 +157,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
     Route("/api/bets/{bet_id}", get_bet, methods=["GET"]),
     Route("/api/wallets/{wallet}", get_wallet, methods=["GET"]),
     Route("/api/wallets/{wallet}/bets", list_bets, methods=["GET"]),

@@ -16,7 +16,7 @@ from gateway.errors import Rejection
 from gateway.http.context import client_key
 from gateway.protocol import check_window, read_message, verify
 
-__all__ = ["Limiter", "require_admin", "signed_wallet"]
+__all__ = ["Limiter", "require_admin", "require_admin_address", "signed_wallet"]
 
 _HEX64 = frozenset("0123456789abcdef")
 
@@ -74,10 +74,8 @@ def signed_wallet(request: Request, limiter: Limiter, window_ms: int, future_ms:
     return wallet
 
 
-def require_admin(
-    request: Request, allow: Sequence[Network], token: str | None, limiter: Limiter
-) -> None:
-    """Admin routes: allowlisted address, then a configured token compared in constant time."""
+def require_admin_address(request: Request, allow: Sequence[Network], limiter: Limiter) -> None:
+    """Operator routes (admin, /metrics) answer only allowlisted client addresses."""
     limiter.by_address(request, time.time())
     try:
         ip = ipaddress.ip_address(request.scope["tapgate.address"])
@@ -85,6 +83,13 @@ def require_admin(
         ip = None
     if ip is None or not any(ip in net for net in allow):
         raise Rejection("forbidden", "admin routes are not open to this address")
+
+
+def require_admin(
+    request: Request, allow: Sequence[Network], token: str | None, limiter: Limiter
+) -> None:
+    """Admin routes: allowlisted address, then a configured token compared in constant time."""
+    require_admin_address(request, allow, limiter)
     if token is None:
         raise Rejection("forbidden", "the admin API is disabled: TAPGATE_ADMIN_TOKEN is not set")
     given = request.headers.get("authorization", "")

@@ -12,6 +12,7 @@ from gateway.errors import Rejection
 from gateway.http.body import ClientGone, check_json_content_type, read_body
 from gateway.http.context import client_key, request_id
 from gateway.http.errors import send_json, send_rejection
+from gateway.metrics import Metrics
 from gateway.protocol import MAX_BODY, parse_bet
 
 __all__ = ["PlaceBet"]
@@ -22,9 +23,13 @@ log = structlog.get_logger("tapgate.bets")
 class PlaceBet:
     """Validates, admits and acknowledges one bet; 202 only after its group committed."""
 
-    def __init__(self, admission: Admission, markets: frozenset[str]) -> None:
+    def __init__(self, admission: Admission, markets: frozenset[str], metrics: Metrics) -> None:
         self.admission = admission
         self.markets = markets
+        self._placed = metrics.bets_placed
+        self._replayed = metrics.bets_replayed
+        self._rejected = metrics.bets_rejected
+        self._stake = metrics.stake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         content_type = content_length = None
@@ -41,6 +46,7 @@ class PlaceBet:
                 bet, client_key(scope), time.time()
             )
         except Rejection as rejection:
+            self._rejected.labels(rejection.code).inc()
             await send_rejection(send, rejection, request_id(scope))
             return
         except ClientGone:
@@ -48,4 +54,8 @@ class PlaceBet:
         headers = [(b"location", b"/api/bets/%d" % bet_id)]
         if replayed:
             headers.append((b"idempotent-replayed", b"true"))
+            self._replayed.inc()
+        else:
+            self._placed.inc()
+            self._stake.inc(bet.amount)
         await send_json(send, 202, receipt, headers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import time
 from collections.abc import Sequence
 
 import structlog
@@ -14,6 +15,7 @@ from gateway.config import Network
 from gateway.errors import Rejection
 from gateway.http.client_address import client_address, rate_key
 from gateway.http.errors import send_rejection
+from gateway.metrics import Metrics
 
 __all__ = ["RequestContext", "request_id", "client_key"]
 
@@ -39,9 +41,10 @@ def client_key(scope: Scope) -> str:
 class RequestContext:
     """Gives every request an id and a client key, and every response the common headers."""
 
-    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network]) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[Network], metrics: Metrics) -> None:
         self.app = app
         self.trusted_proxies = tuple(trusted_proxies)
+        self.metrics = metrics
         self._prefix = os.urandom(4).hex()
         self._counter = itertools.count(1)
 
@@ -66,14 +69,19 @@ class RequestContext:
         scope["tapgate.client"] = rate_key(address)
         extra = [(b"x-request-id", rid.encode()), *SECURITY_HEADERS]
         started = False
+        status = 500
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
+        metrics = self.metrics
+        metrics.in_flight.inc()
+        begun = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_headers)
         except Exception:
@@ -85,3 +93,17 @@ class RequestContext:
                 Rejection("internal_error", "internal error; quote the request id"),
                 rid,
             )
+        finally:
+            metrics.in_flight.dec()
+            if scope["type"] == "http":
+                route = _route(scope)
+                metrics.request_seconds.labels(route).observe(time.perf_counter() - begun)
+                metrics.requests.labels(route, str(status)).inc()
+
+
+def _route(scope: Scope) -> str:
+    """A bounded route label: the endpoint's name, never the raw path."""
+    if scope["path"] == "/api/bets":
+        return "place_bet"
+    endpoint = scope.get("endpoint")
+    return getattr(endpoint, "__name__", "unmatched")

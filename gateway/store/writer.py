@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from typing import Any
 
 import aiosqlite
@@ -20,6 +19,7 @@ import structlog
 
 from gateway.accounts import Accounts
 from gateway.errors import Rejection
+from gateway.metrics import Metrics
 from gateway.recent import RecentBets
 
 __all__ = ["PendingBet", "Writer", "format_multiplier"]
@@ -155,7 +155,7 @@ class Writer:
         batch_wait_ms: float,
         next_bet_id: int,
         next_batch_id: int,
-        on_batch: Callable[[int, float], None] | None = None,
+        metrics: Metrics,
     ) -> None:
         self.conn = conn
         self.queue = queue
@@ -165,7 +165,7 @@ class Writer:
         self.batch_wait = batch_wait_ms / 1000.0
         self.next_bet_id = next_bet_id
         self.next_batch_id = next_batch_id
-        self.on_batch = on_batch
+        self.metrics = metrics
         self.lock = asyncio.Lock()
         self.last_error: str | None = None
         self._wakeup: asyncio.Future[None] | None = None
@@ -227,6 +227,10 @@ class Writer:
                     timer.cancel()
                     continue
             batch = queue.drain(self.batch_max)
+            now = loop.time()
+            observe_wait = self.metrics.queue_wait_seconds.observe
+            for bet in batch:
+                observe_wait(now - bet.enqueued_at)
             async with self.lock:
                 await self._commit_bets(batch)
 
@@ -284,6 +288,7 @@ class Writer:
                 raise
         except Exception as exc:  # the database refused the write: nothing of it is stored
             self.last_error = f"{type(exc).__name__}: {exc}"
+            self.metrics.commit_failures.inc()
             log.error("batch_failed", batch_id=batch_id, size=len(batch), error=self.last_error)
             for bet in batch:
                 self._refuse(
@@ -299,8 +304,8 @@ class Writer:
             self.accounts.settle_debit(bet.wallet, bet.amount)
             self.recent.committed(bet.key, receipt, bet.timestamp)
             _resolve(bet.future, receipt)
-        if self.on_batch is not None:
-            self.on_batch(len(batch), time.perf_counter() - started)
+        self.metrics.batch_size.observe(len(batch))
+        self.metrics.flush_seconds.observe(time.perf_counter() - started)
 
     def _receipts(self, batch: list[PendingBet], skipped: set[int]) -> list[bytes]:
         """Each bet's receipt, with the wallet's committed balance right after its debit."""

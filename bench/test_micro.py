@@ -1,0 +1,190 @@
+"""Microbenchmarks (make bench). Each benchmarked call loops to amortise call overhead."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.client import Wallet, bet_body
+from gateway.config import Settings
+from gateway.protocol import parse_bet, verify
+from gateway.runtime import Runtime, open_runtime
+from gateway.store.writer import PendingBet
+
+LOOP = 1000
+
+
+@pytest.mark.benchmark(group="buckets.take x1000")
+def test_buckets_take(benchmark: Any, impl: str) -> None:
+    buckets = importlib.import_module(f"fastpath._buckets_{impl}").TokenBuckets(
+        100.0, 200.0, 100_000
+    )
+    keys = [f"127.0.0.{i % 250}" for i in range(LOOP)]
+    clock = itertools.count()
+
+    def run() -> None:
+        base = next(clock)
+        for i, key in enumerate(keys):
+            buckets.take(key, base + i * 1e-4)
+
+    benchmark(run)
+
+
+@pytest.mark.benchmark(group="queue.push+drain x1000")
+def test_queue_push_drain(benchmark: Any, impl: str) -> None:
+    queue = importlib.import_module(f"fastpath._queue_{impl}").BatchQueue(4096)
+    items = list(range(LOOP))
+
+    def run() -> None:
+        for item in items:
+            queue.push(item)
+        while len(queue):
+            queue.drain(256)
+
+    benchmark(run)
+
+
+@pytest.fixture(scope="module")
+def bodies() -> list[bytes]:
+    wallet = Wallet.generate()
+    return [
+        orjson.dumps(bet_body(wallet, market="BTC-USD", cell_id="cell-1-2", amount=100))
+        for _ in range(100)
+    ]
+
+
+@pytest.mark.benchmark(group="protocol x100")
+def test_parse_and_validate(benchmark: Any, bodies: list[bytes]) -> None:
+    markets = frozenset({"BTC-USD"})
+    benchmark(lambda: [parse_bet(b, markets) for b in bodies])
+
+
+@pytest.mark.benchmark(group="protocol x100")
+def test_canonical_and_verify(benchmark: Any, bodies: list[bytes]) -> None:
+    bets = [parse_bet(b, frozenset({"BTC-USD"})) for b in bodies]
+    benchmark(lambda: [verify(b.wallet, b.message, b.signature) for b in bets])
+
+
+@pytest.fixture
+def runtime(tmp_path: Path) -> Iterator[tuple[asyncio.AbstractEventLoop, Runtime]]:
+    settings = Settings.from_env(
+        {
+            "TAPGATE_DATA_DIR": str(tmp_path),
+            "TAPGATE_WALLET_RATE": "1e7",
+            "TAPGATE_WALLET_BURST": "1e7",
+            "TAPGATE_ADDRESS_RATE": "1e7",
+            "TAPGATE_ADDRESS_BURST": "1e7",
+            "TAPGATE_BATCH_WAIT_MS": "0",
+        }
+    )
+    loop = asyncio.new_event_loop()
+    rt = loop.run_until_complete(open_runtime(settings))
+    loop.run_until_complete(_start(rt))
+    yield loop, rt
+    loop.run_until_complete(rt.close())
+    loop.close()
+
+
+async def _start(rt: Runtime) -> None:
+    rt.start()
+
+
+@pytest.mark.parametrize("size", [1, 10, 100, 256, 1000])
+@pytest.mark.benchmark(group="writer: flush one batch of N bets (synchronous=FULL)")
+def test_flush_batch(
+    benchmark: Any, runtime: tuple[asyncio.AbstractEventLoop, Runtime], size: int
+) -> None:
+    loop, rt = runtime
+    wallet = Wallet.generate()
+    loop.run_until_complete(rt.writer.credit(wallet.address, 10**15, "bench", 0))
+    counter = itertools.count()
+
+    def batch() -> list[PendingBet]:
+        out = []
+        for _ in range(size):
+            bet = PendingBet(
+                wallet=wallet.address,
+                market="BTC-USD",
+                cell_id="cell-1-2",
+                amount=1,
+                nonce=f"n{next(counter)}",
+                timestamp=0,
+                min_multiplier=None,
+                signature="00" * 64,
+                multiplier=190,
+                accepted_at=0,
+                key="k",
+                future=loop.create_future(),
+            )
+            bet.bet_id = rt.writer.next_bet_id
+            rt.writer.next_bet_id += 1
+            rt.accounts.reserve(wallet.address, 1)
+            rt.recent.begin(f"{wallet.address}:{bet.nonce}", b"", bet.future)
+            bet.key = f"{wallet.address}:{bet.nonce}"
+            out.append(bet)
+        return out
+
+    def setup() -> tuple[tuple[list[PendingBet]], dict[str, Any]]:
+        return (batch(),), {}
+
+    benchmark.pedantic(
+        lambda b: loop.run_until_complete(rt.writer._commit_bets(b)),
+        setup=setup,
+        rounds=30 if size <= 256 else 10,
+    )
+    benchmark.extra_info["bets_per_second"] = size / benchmark.stats.stats.mean
+
+
+@pytest.mark.benchmark(group="one request through the ASGI app (in-process)")
+def test_whole_request(
+    benchmark: Any, runtime: tuple[asyncio.AbstractEventLoop, Runtime], tmp_path: Path
+) -> None:
+    from gateway.http.bets import PlaceBet
+    from gateway.http.context import RequestContext
+
+    loop, rt = runtime
+    wallet = Wallet.generate()
+    loop.run_until_complete(rt.writer.credit(wallet.address, 10**15, "bench", 0))
+    app = RequestContext(PlaceBet(rt.admission, frozenset({"BTC-USD"})), ())
+
+    async def one() -> int:
+        body = orjson.dumps(
+            bet_body(
+                wallet,
+                market="BTC-USD",
+                cell_id="cell-1-2",
+                amount=1,
+                timestamp=int(time.time() * 1000),
+            )
+        )
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/api/bets",
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+            "client": ("127.0.0.1", 5000),
+        }
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        return int(sent[0]["status"])
+
+    assert loop.run_until_complete(one()) == 202
+    benchmark(lambda: loop.run_until_complete(one()))

@@ -1,0 +1,113 @@
+"""Prometheus metrics, built against an injected registry (never the global one).
+
+Names follow Prometheus conventions: ``tapgate_`` prefix, base units (seconds, minor units),
+``_total`` on counters. Labels are bounded: route names, status codes, error codes.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+__all__ = ["Metrics"]
+
+# Fine enough for millisecond latencies, wide enough for a stalled disk.
+LATENCY_BUCKETS = (
+    0.0005,
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+
+
+class Metrics:
+    """Every metric the gateway exports, on one registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None, *, process: bool = True) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        if process:
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+            GCCollector(registry=r)
+        self.requests = Counter(
+            "tapgate_http_requests_total",
+            "HTTP requests by route and status",
+            ["route", "status"],
+            registry=r,
+        )
+        self.request_seconds = Histogram(
+            "tapgate_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "tapgate_http_requests_in_flight", "HTTP requests being served", registry=r
+        )
+        self.bets_placed = Counter(
+            "tapgate_bets_placed_total",
+            "Bets acknowledged with 202 (replays excluded)",
+            registry=r,
+        )
+        self.bets_replayed = Counter(
+            "tapgate_bets_replayed_total",
+            "Idempotent replays answered from a stored receipt",
+            registry=r,
+        )
+        self.bets_rejected = Counter(
+            "tapgate_bets_rejected_total", "Bets refused, by error code", ["code"], registry=r
+        )
+        self.stake = Counter(
+            "tapgate_stake_minor_units_total", "Stakes of acknowledged bets", registry=r
+        )
+        self.batch_size = Histogram(
+            "tapgate_batch_size", "Bets per committed group", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.flush_seconds = Histogram(
+            "tapgate_batch_flush_duration_seconds",
+            "One group's transaction, BEGIN to COMMIT",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait_seconds = Histogram(
+            "tapgate_batch_queue_wait_seconds",
+            "Time a bet waited in the queue for its group",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.commit_failures = Counter(
+            "tapgate_commit_failures_total", "Group transactions the database refused", registry=r
+        )
+        self.queue_depth = Gauge(
+            "tapgate_batch_queue_depth", "Bets waiting for their group", registry=r
+        )
+        self.fastpath = Gauge(
+            "tapgate_fastpath_implementation",
+            "1 for the fastpath implementation in use",
+            ["implementation"],
+            registry=r,
+        )
