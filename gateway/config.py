@@ -121,6 +121,7 @@ class Settings:
     admin_token: str | None = None
     require_extensions: bool = False
     log_level: str = "info"
+    bench_verify_only: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -181,6 +182,7 @@ class Settings:
             admin_token=_admin_token(r),
             require_extensions=r.flag("TAPGATE_REQUIRE_EXTENSIONS", False),
             log_level=log_level,
+            bench_verify_only=r.flag("TAPGATE_BENCH_VERIFY_ONLY", False),
         )
 
 

@@ -18,7 +18,7 @@ from gateway.config import Settings
 from gateway.http.auth import Limiter
 from gateway.metrics import Metrics
 from gateway.recent import RecentBets
-from gateway.store.database import open_reader, open_writer, prepare
+from gateway.store.database import open_checkpointer, open_reader, prepare
 from gateway.store.reader import Reader
 from gateway.store.writer import Writer
 
@@ -94,14 +94,18 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
             f"({fastpath.IMPORT_ERROR or 'TAPGATE_NO_EXTENSIONS is set'}); "
             "run `make install` with a C compiler and Python headers present"
         )
+    if settings.bench_verify_only:
+        log.warning(
+            "bench_verify_only",
+            detail="TAPGATE_BENCH_VERIFY_ONLY=1: bets are verified and answered, never stored",
+        )
     if fastpath.IMPORT_ERROR:
         log.warning("fastpath_pure_python", reason=fastpath.IMPORT_ERROR)
     metrics = metrics if metrics is not None else Metrics(process=False)
     path = settings.db_path
     await asyncio.to_thread(prepare, path, settings.synchronous)
-    writer_conn = await open_writer(path, settings.synchronous)
     reader_conn = await open_reader(path)
-    checkpoint_conn = await open_writer(path, settings.synchronous)
+    checkpoint_conn = await open_checkpointer(path, settings.synchronous)
     reader = Reader(reader_conn)
     now_ms = int(time.time() * 1000)
     state = await reader.start_state(now_ms - settings.receive_window_ms - settings.future_skew_ms)
@@ -111,7 +115,8 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         recent.remember(RecentBets.key(wallet, nonce), message, receipt, ts)
     loop = asyncio.get_running_loop()
     writer = Writer(
-        writer_conn,
+        path,
+        settings.synchronous,
         BatchQueue(settings.queue_capacity),
         accounts,
         recent,
@@ -144,7 +149,7 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         admin_limits=_limiter(
             "admin", s.admin_rate, s.admin_burst, s.admin_rate, s.admin_burst, s.bucket_max_keys
         ),
-        connections=(writer_conn, reader_conn, checkpoint_conn),
+        connections=(reader_conn, checkpoint_conn),
         metrics=metrics,
     )
     log.info(

@@ -33,9 +33,8 @@ def test_failed_commit_refuses_whole_batch_then_recovers(tmp_path: Path) -> None
         try:
             for w in wallets:
                 await rt.writer.credit(w.address, 1000, f"d-{w.address[:8]}", 0)
-            conn = rt.writer.conn
-            (pages,) = next(iter(await conn.execute_fetchall("PRAGMA page_count")))
-            await conn.execute(f"PRAGMA max_page_count = {pages}")
+            ((pages,),) = await rt.writer.execute("PRAGMA page_count")
+            await rt.writer.execute(f"PRAGMA max_page_count = {pages}")
             placed = [
                 rt.admission.place(_bet(w, 100, "n1"), "127.0.0.1", _now())
                 for w in wallets
@@ -55,7 +54,7 @@ def test_failed_commit_refuses_whole_batch_then_recovers(tmp_path: Path) -> None
                     1000,
                     0,
                 )
-            await conn.execute("PRAGMA max_page_count = 1073741823")
+            await rt.writer.execute("PRAGMA max_page_count = 1073741823")
             receipt, _bet_id, replayed = await rt.admission.place(
                 _bet(wallets[0], 100, "n1"), "127.0.0.1", _now()
             )

@@ -1,4 +1,6 @@
-"""Opening the database: the single writer connection and read-only reader connections."""
+"""Opening the database: creating and migrating it, the checkpointer and the readers.
+
+The writer's own connection lives on its thread (``store/writer.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import aiosqlite
 
 from gateway.store.schema import connect_pragmas, migrate
 
-__all__ = ["open_reader", "open_writer", "prepare"]
+__all__ = ["open_checkpointer", "open_reader", "prepare"]
 
 
 def prepare(path: Path, synchronous: str = "FULL") -> int:
@@ -26,8 +28,8 @@ def prepare(path: Path, synchronous: str = "FULL") -> int:
         conn.close()
 
 
-async def open_writer(path: Path, synchronous: str) -> aiosqlite.Connection:
-    """The one connection that writes. Checkpoints are not run inside its commits."""
+async def open_checkpointer(path: Path, synchronous: str) -> aiosqlite.Connection:
+    """The connection that runs WAL checkpoints, so they never run inside the writer's commits."""
     conn = await aiosqlite.connect(path, isolation_level=None)
     await conn.executescript(connect_pragmas(synchronous) + "PRAGMA wal_autocheckpoint = 0;")
     return conn

@@ -1,0 +1,901 @@
+"""tapgate load harness: open-loop scenarios and a closed-loop maximum-throughput mode.
+
+    python bench/loadgen.py steady [--duration 60 | --long]   3,000 RPS
+    python bench/loadgen.py spike                              0 -> 3,000 RPS in 10 s, then hold
+    python bench/loadgen.py soak [--duration 600]              1,000 RPS, RSS sampled every 5 s
+    python bench/loadgen.py max [--duration 20]                closed loop, as fast as it answers
+    python bench/loadgen.py efficiency                         max, full route vs verify-only
+    python bench/loadgen.py batching                           max, default batch vs batch of 1
+    python bench/loadgen.py trivial                            open loop at 3x against a stub
+
+Every request is signed before the run, with timestamp = its scheduled send time and a
+cell open at that time. Latency is measured from when a request was due, not when it was
+sent (no coordinated omission). Traffic goes to loopback only, from 128 source addresses in
+127.0.0.0/8 with the wallets partitioned across them, and every run is bounded in time.
+The harness starts and stops the gateway itself unless --url points at a running one.
+Exit status: the original floor (p95 < 100 ms, errors < 1%), or with --targets the table
+in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import asyncio
+import json
+import math
+import os
+import platform
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvloop
+from nacl.signing import SigningKey
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.protocol import bet_message  # noqa: E402
+
+ADDRESSES = [f"127.0.{i // 250}.{i % 250 + 2}" for i in range(128)]
+MARKET = "BTC-USD"
+PRICE_ROW = 6_500_000  # any row: until the markets issue every well-formed cell is open
+COLUMN_MS = 5_000
+
+
+def open_cell(ts_ms: int) -> str:
+    """A cell whose column starts comfortably after ``ts_ms``."""
+    return f"cell-{PRICE_ROW}-{ts_ms // COLUMN_MS + 4}"
+
+
+# ---------------------------------------------------------------------------------------
+# Signing ahead of the run (in worker processes: Ed25519 signing is ~50 us a request)
+
+
+def _sign_chunk(args: tuple[list[bytes], list[tuple[int, int, int]]]) -> list[bytes]:
+    seeds, jobs = args
+    keys = [SigningKey(s) for s in seeds]
+    addresses = [k.verify_key.encode().hex() for k in keys]
+    out = []
+    for wallet_index, ts, serial in jobs:
+        key, wallet = keys[wallet_index], addresses[wallet_index]
+        cell = open_cell(ts)
+        nonce = f"h{serial}"
+        signature = key.sign(bet_message(wallet, MARKET, cell, 1, nonce, ts, None)).signature
+        body = (
+            f'{{"wallet":"{wallet}","market":"{MARKET}","cell_id":"{cell}","amount":1,'
+            f'"nonce":"{nonce}","timestamp":{ts},"signature":"{signature.hex()}"}}'
+        ).encode()
+        out.append(
+            b"POST /api/bets HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+    return out
+
+
+def sign_all(seeds: list[bytes], jobs: list[tuple[int, int, int]], workers: int) -> list[bytes]:
+    chunk = 5_000
+    parts = [(seeds, jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)]
+    with ProcessPoolExecutor(workers) as pool:
+        return [req for part in pool.map(_sign_chunk, parts) for req in part]
+
+
+def signing_rate(seeds: list[bytes]) -> float:
+    """Requests signed per second in one process, measured."""
+    jobs = [(i % len(seeds), 1_700_000_000_000, i) for i in range(400)]
+    started = time.perf_counter()
+    _sign_chunk((seeds, jobs))
+    return 400 / (time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------------------------------
+# A minimal HTTP/1.1 client connection: one request at a time, keep-alive, callbacks only
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, on_response: Callable[[_Conn, int], None]) -> None:
+        self.on_response = on_response
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.current = -1
+        self.address = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed and self.current >= 0:
+            self.closed = True
+            self.on_response(self, 0)
+        self.closed = True
+
+    def send(self, index: int, raw: bytes) -> None:
+        self.current = index
+        if self.closed or self.transport is None or self.transport.is_closing():
+            self.closed = True
+            asyncio.get_running_loop().call_soon(self.on_response, self, 0)
+            return
+        self.transport.write(raw)
+
+    def data_received(self, data: bytes) -> None:
+        buf = self.buffer
+        buf += data
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(buf[:end])
+        marker = head.lower().find(b"content-length:")
+        length = int(head[marker + 15 :].split(b"\r\n", 1)[0]) if marker >= 0 else 0
+        if len(buf) < end + 4 + length:
+            return
+        del buf[: end + 4 + length]
+        status = int(head[9:12])
+        if b"\r\nconnection: close" in head.lower():
+            self.closed = True
+        self.on_response(self, status)
+
+
+async def _connect(
+    host: str, port: int, source: str, on_response: Callable[[_Conn, int], None]
+) -> _Conn:
+    loop = asyncio.get_running_loop()
+    _, conn = await loop.create_connection(
+        lambda: _Conn(on_response), host, port, local_addr=(source, 0)
+    )
+    return conn
+
+
+# ---------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class Run:
+    scenario: str
+    offered: str
+    due: array.array  # seconds after start each request was due
+    latency: array.array = field(default_factory=lambda: array.array("d"))
+    status: array.array = field(default_factory=lambda: array.array("H"))
+    started_wall: float = 0.0
+    elapsed: float = 0.0
+    samples: list[dict[str, float]] = field(default_factory=list)
+
+    def first_errors(self, count: int = 5) -> list[tuple[float, int]]:
+        """(due time, status) of the first few non-202 answers, to see when trouble began."""
+        out = []
+        for i in range(len(self.status)):
+            if self.status[i] != 202:
+                out.append((round(self.due[i], 3), self.status[i]))
+                if len(out) == count:
+                    break
+        return out
+
+    def summary(self, window: tuple[float, float] | None = None) -> dict[str, Any]:
+        picks = [
+            i
+            for i in range(len(self.status))
+            if self.status[i] != 0xFFFF and (window is None or window[0] <= self.due[i] < window[1])
+        ]
+        lat = sorted(self.latency[i] for i in picks)
+        by_status: dict[str, int] = {}
+        for i in picks:
+            key = str(self.status[i]) if self.status[i] else "transport_error"
+            by_status[key] = by_status.get(key, 0) + 1
+        done = len(picks)
+        errors = done - by_status.get("202", 0)
+        span = (window[1] - window[0]) if window else max(self.elapsed, 1e-9)
+        return {
+            "requests": done,
+            "rate_rps": round(by_status.get("202", 0) / span, 1),
+            "p50_ms": round(_pct(lat, 50) * 1000, 2),
+            "p95_ms": round(_pct(lat, 95) * 1000, 2),
+            "p99_ms": round(_pct(lat, 99) * 1000, 2),
+            "max_ms": round((lat[-1] if lat else 0) * 1000, 2),
+            "errors": errors,
+            "error_ratio": round(errors / done, 5) if done else 1.0,
+            "by_status": by_status,
+        }
+
+
+def _pct(values: Sequence[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    k = max(0, min(len(values) - 1, math.ceil(p / 100 * len(values)) - 1))
+    return values[k]
+
+
+# ---------------------------------------------------------------------------------------
+# Drivers
+
+
+async def open_loop(
+    host: str,
+    port: int,
+    requests: list[bytes],
+    due: array.array,
+    addr_of: Sequence[int],
+    per_address: int,
+    start_at: float,
+    deadline: float,
+) -> tuple[array.array, array.array, float]:
+    """Send each request at its due time on an idle connection of its address."""
+    loop = asyncio.get_running_loop()
+    n = len(requests)
+    latency = array.array("d", bytes(8 * n))
+    status = array.array("H", [0xFFFF]) * n
+    pending: list[deque[int]] = [deque() for _ in ADDRESSES]
+    idle: list[list[_Conn]] = [[] for _ in ADDRESSES]
+    outstanding = 0
+    mono_start = 0.0
+
+    def dispatch(conn: _Conn, index: int) -> None:
+        nonlocal outstanding
+        outstanding += 1
+        conn.send(index, requests[index])
+
+    def on_response(conn: _Conn, code: int) -> None:
+        nonlocal outstanding
+        i = conn.current
+        conn.current = -1
+        outstanding -= 1
+        latency[i] = loop.time() - (mono_start + due[i])
+        status[i] = code
+        if conn.closed:
+            return
+        queue = pending[conn.address]
+        if queue:
+            dispatch(conn, queue.popleft())
+        else:
+            idle[conn.address].append(conn)
+
+    await asyncio.sleep(max(0.0, start_at - 1.0 - time.time()))  # servers drop idle conns
+    for a, source in enumerate(ADDRESSES):
+        for _ in range(per_address):
+            conn = await _connect(host, port, source, on_response)
+            conn.address = a
+            idle[a].append(conn)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    mono_start = loop.time()
+    i = 0
+    while i < n:
+        now = loop.time() - mono_start
+        while i < n and due[i] <= now:
+            a = addr_of[i]
+            if idle[a]:
+                dispatch(idle[a].pop(), i)
+            else:
+                pending[a].append(i)
+            i += 1
+        if i < n:
+            await asyncio.sleep(max(0.0, min(0.001, due[i] - (loop.time() - mono_start))))
+    while outstanding and time.time() < deadline:
+        await asyncio.sleep(0.01)
+    elapsed = loop.time() - mono_start
+    for conns in idle:
+        for conn in conns:
+            if conn.transport is not None:
+                conn.transport.close()
+    return latency, status, elapsed
+
+
+async def closed_loop(
+    host: str,
+    port: int,
+    slots: list[list[list[bytes]]],
+    slot_seconds: float,
+    per_address: int,
+    start_at: float,
+    duration: float,
+) -> tuple[array.array, array.array, array.array, float]:
+    """Each connection sends its next request as soon as the previous one is answered,
+    taking requests from the time slot that matches the clock (timestamps stay fresh)."""
+    loop = asyncio.get_running_loop()
+    sent_at = array.array("d")
+    latency = array.array("d")
+    status = array.array("H")
+    cursor = [[0] * len(ADDRESSES) for _ in slots]
+    mono_start = 0.0
+    stop_at = 0.0
+    active = 0
+    all_done = loop.create_future()
+
+    def next_request(a: int) -> bytes | None:
+        now = loop.time() - mono_start
+        k = int(now / slot_seconds)
+        for slot in range(k, min(k + 3, len(slots))):
+            c = cursor[slot][a]
+            if c < len(slots[slot][a]):
+                cursor[slot][a] = c + 1
+                return slots[slot][a][c]
+        return None
+
+    def fire(conn: _Conn) -> None:
+        nonlocal active
+        raw = next_request(conn.address) if loop.time() < stop_at else None
+        if raw is None or conn.closed:
+            active -= 1
+            if active == 0 and not all_done.done():
+                all_done.set_result(None)
+            return
+        sent_at.append(loop.time() - mono_start)
+        conn.send(len(sent_at) - 1, raw)
+
+    def on_response(conn: _Conn, code: int) -> None:
+        i = conn.current
+        conn.current = -1
+        latency.append(loop.time() - mono_start - sent_at[i])
+        status.append(code)
+        fire(conn)
+
+    conns = []
+    await asyncio.sleep(max(0.0, start_at - 1.0 - time.time()))  # servers drop idle conns
+    for a, source in enumerate(ADDRESSES):
+        for _ in range(per_address):
+            conn = await _connect(host, port, source, on_response)
+            conn.address = a
+            conns.append(conn)
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    mono_start = loop.time()
+    stop_at = mono_start + duration
+    active = len(conns)
+    for conn in conns:
+        fire(conn)
+    await asyncio.wait_for(all_done, duration + 30)
+    elapsed = loop.time() - mono_start
+    for conn in conns:
+        if conn.transport is not None:
+            conn.transport.close()
+    return sent_at, latency, status, elapsed
+
+
+# ---------------------------------------------------------------------------------------
+# The server under test, and what it says about itself
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    env = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            env[key.strip()] = value.strip()
+    return env
+
+
+class Server:
+    def __init__(self, overrides: dict[str, str], port: int) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="tapgate-bench-"))
+        self.port = port
+        self.token = overrides.get("TAPGATE_ADMIN_TOKEN") or secrets.token_urlsafe(24)
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("TAPGATE_")},
+            **overrides,
+            "TAPGATE_DATA_DIR": str(self.dir / "data"),
+            "TAPGATE_ADMIN_TOKEN": self.token,
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, command: list[str] | None = None) -> None:
+        log = open(self.dir / "server.log", "wb")
+        self.proc = subprocess.Popen(
+            command or [sys.executable, "-m", "gateway", "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"server exited: {(self.dir / 'server.log').read_text()[-2000:]}")
+            try:
+                httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=0.5)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise SystemExit("server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """(CPU seconds used, RSS in MiB) of ``pid``."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return cpu, rss / 1024
+
+
+def scrape(url: str) -> dict[str, float]:
+    try:
+        text = httpx.get(f"{url}/metrics", timeout=2).text
+    except httpx.HTTPError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        for name in (
+            "tapgate_batch_queue_depth",
+            "tapgate_batch_size_sum",
+            "tapgate_batch_size_count",
+        ):
+            if line.startswith(name + " "):
+                out[name] = float(line.split()[1])
+    return out
+
+
+async def sampler(
+    url: str, pid: int | None, every: float, into: list[dict[str, float]], stop: asyncio.Event
+) -> None:
+    last_cpu = proc_stats(pid)[0] if pid else 0.0
+    last_t = time.monotonic()
+    started = last_t
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), every)
+        except TimeoutError:
+            pass
+        now = time.monotonic()
+        sample: dict[str, float] = {"t": round(now - started, 2)}
+        if pid:
+            try:
+                cpu, rss = proc_stats(pid)
+            except OSError:
+                break
+            sample["cpu_percent"] = round(100 * (cpu - last_cpu) / (now - last_t), 1)
+            sample["rss_mib"] = round(rss, 1)
+            last_cpu = cpu
+        last_t = now
+        sample.update(await asyncio.to_thread(scrape, url))
+        into.append(sample)
+
+
+def fund(url: str, token: str, wallets: list[str]) -> None:
+    """Credit every wallet, spreading admin calls over the source addresses."""
+    clients = [
+        httpx.Client(base_url=url, timeout=30, transport=httpx.HTTPTransport(local_address=source))
+        for source in ADDRESSES
+    ]
+    try:
+        for i, wallet in enumerate(wallets):
+            r = clients[i % len(clients)].post(
+                f"/admin/wallets/{wallet}/credit",
+                json={"amount": 10**12, "reference": f"bench-{wallet[:16]}-{i}"},
+                headers={"authorization": f"Bearer {token}"},
+            )
+            if r.status_code != 200:
+                raise SystemExit(f"funding failed: {r.status_code} {r.text}")
+    finally:
+        for c in clients:
+            c.close()
+
+
+# ---------------------------------------------------------------------------------------
+# Scenarios
+
+
+def schedule(kind: str, rate: float, duration: float, ramp: float = 10.0) -> array.array:
+    """Due times (s) of a constant-rate or a linear-ramp-then-hold arrival schedule."""
+    due = array.array("d")
+    if kind == "spike":
+        ramp_count = int(rate * ramp / 2)
+        for i in range(ramp_count):
+            due.append(math.sqrt(2 * ramp * i / rate))
+        hold = int(rate * (duration - ramp))
+        for i in range(hold):
+            due.append(ramp + i / rate)
+    else:
+        for i in range(int(rate * duration)):
+            due.append(i / rate)
+    return due
+
+
+@dataclass
+class Options:
+    scenario: str
+    rate: float
+    duration: float
+    wallets: int
+    url: str | None
+    out: Path
+    targets: bool
+    env_file: Path
+    per_address: int
+    workers: int
+
+
+def plan_open_loop(
+    opts: Options, seeds: list[bytes], due: array.array, start_wall: float
+) -> tuple[list[bytes], list[int]]:
+    n = len(due)
+    wallet_of = [i % opts.wallets for i in range(n)]
+    jobs = [(wallet_of[i], int((start_wall + due[i]) * 1000), i) for i in range(n)]
+    requests = sign_all(seeds, jobs, opts.workers)
+    return requests, [w % len(ADDRESSES) for w in wallet_of]
+
+
+def prepare(
+    opts: Options, count: int, url: str, token: str | None
+) -> tuple[list[bytes], list[str], float]:
+    """Make and fund the wallets, then pick a start time that leaves room to sign."""
+    seeds = [secrets.token_bytes(32) for _ in range(opts.wallets)]
+    wallets = [SigningKey(s).verify_key.encode().hex() for s in seeds]
+    if token:
+        fund(url, token, wallets)
+    per_second = signing_rate(seeds) * opts.workers
+    lead = count / per_second * 1.4 + 5.0
+    print(f"signing {count} requests ahead (~{per_second:.0f}/s); the run starts in {lead:.0f} s")
+    return [bytes(s) for s in seeds], wallets, time.time() + lead
+
+
+def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run:
+    if opts.scenario == "spike":
+        due = schedule("spike", opts.rate, opts.duration)
+    else:
+        due = schedule("steady", opts.rate, opts.duration)
+    seeds, _wallets, start_wall = prepare(opts, len(due), url, token)
+    requests, addr_of = plan_open_loop(opts, seeds, due, start_wall)
+    if time.time() > start_wall - 1:
+        raise SystemExit("signing took longer than planned; the timestamps would be stale")
+    run = Run(opts.scenario, f"{opts.rate:.0f} rps", due, started_wall=start_wall)
+    host, port = _host_port(url)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        every = 5.0 if opts.scenario == "soak" else 1.0
+        task = asyncio.create_task(sampler(url, pid, every, run.samples, stop))
+        lat, st, elapsed = await open_loop(
+            host,
+            port,
+            requests,
+            due,
+            addr_of,
+            opts.per_address,
+            start_wall,
+            start_wall + opts.duration + 30,
+        )
+        run.latency, run.status, run.elapsed = lat, st, elapsed
+        stop.set()
+        await task
+
+    uvloop.run(go())
+    return run
+
+
+def run_closed(
+    opts: Options, url: str, pid: int | None, token: str | None, assumed_max: float = 10_000.0
+) -> Run:
+    slot_seconds = 0.1
+    nslots = int(opts.duration / slot_seconds) + 3
+    per_slot = int(assumed_max * slot_seconds)
+    seeds, _wallets, start_wall = prepare(opts, nslots * per_slot, url, token)
+    jobs = []
+    for k in range(nslots):
+        ts = int((start_wall + k * slot_seconds) * 1000)
+        for j in range(per_slot):
+            jobs.append(((k * per_slot + j) % opts.wallets, ts, k * per_slot + j))
+    flat = sign_all(seeds, jobs, opts.workers)
+    slots: list[list[list[bytes]]] = []
+    for k in range(nslots):
+        by_address: list[list[bytes]] = [[] for _ in ADDRESSES]
+        for j in range(per_slot):
+            w = (k * per_slot + j) % opts.wallets
+            by_address[w % len(ADDRESSES)].append(flat[k * per_slot + j])
+        slots.append(by_address)
+    if time.time() > start_wall - 1:
+        raise SystemExit("signing took longer than planned; the timestamps would be stale")
+    host, port = _host_port(url)
+    run = Run(opts.scenario, "closed loop", array.array("d"), started_wall=start_wall)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(sampler(url, pid, 1.0, run.samples, stop))
+        sent, lat, st, elapsed = await closed_loop(
+            host, port, slots, slot_seconds, opts.per_address, start_wall, opts.duration
+        )
+        run.due, run.latency, run.status, run.elapsed = sent, lat, st, elapsed
+        stop.set()
+        await task
+
+    uvloop.run(go())
+    return run
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parsed = httpx.URL(url)
+    if parsed.host not in ("127.0.0.1", "localhost") and not parsed.host.startswith("127."):
+        raise SystemExit("the harness sends traffic to loopback only")
+    return parsed.host, parsed.port or 80
+
+
+def with_server(
+    opts: Options, overrides: dict[str, str], body: Callable[[str, int | None, str | None], Run]
+) -> tuple[Run, dict[str, str]]:
+    settings = {**read_env_file(opts.env_file), **overrides}
+    if opts.url:
+        return body(opts.url, None, settings.get("TAPGATE_ADMIN_TOKEN")), settings
+    server = Server(settings, _free_port())
+    print(
+        "gateway settings:",
+        json.dumps({k: v for k, v in settings.items() if k != "TAPGATE_ADMIN_TOKEN"}),
+    )
+    server.start()
+    try:
+        assert server.proc is not None
+        return body(f"http://127.0.0.1:{server.port}", server.proc.pid, server.token), settings
+    finally:
+        server.stop()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ---------------------------------------------------------------------------------------
+# Reporting
+
+
+def rss_growth_mib_per_min(samples: list[dict[str, float]]) -> float:
+    """Least-squares slope of RSS over the last 80% of the run."""
+    points = [(s["t"], s["rss_mib"]) for s in samples if "rss_mib" in s]
+    points = points[len(points) // 5 :]
+    if len(points) < 3:
+        return float("nan")
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_r = sum(r for _, r in points) / len(points)
+    num = sum((t - mean_t) * (r - mean_r) for t, r in points)
+    den = sum((t - mean_t) ** 2 for t, _ in points)
+    return num / den * 60 if den else float("nan")
+
+
+def describe(run: Run, settings: dict[str, str]) -> dict[str, Any]:
+    report: dict[str, Any] = {
+        "scenario": run.scenario,
+        "offered": run.offered,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}",
+        "command": " ".join(sys.argv),
+        "settings": {k: v for k, v in settings.items() if k != "TAPGATE_ADMIN_TOKEN"},
+        "elapsed_s": round(run.elapsed, 2),
+        "summary": run.summary(),
+        "first_errors": run.first_errors(),
+    }
+    if run.scenario == "spike":
+        report["ramp"] = run.summary((0.0, 10.0))
+    cpu = [s["cpu_percent"] for s in run.samples if "cpu_percent" in s]
+    rss = [s["rss_mib"] for s in run.samples if "rss_mib" in s]
+    depth = [s.get("tapgate_batch_queue_depth", 0.0) for s in run.samples]
+    counts = [s.get("tapgate_batch_size_count", 0.0) for s in run.samples]
+    sums = [s.get("tapgate_batch_size_sum", 0.0) for s in run.samples]
+    report["server"] = {
+        "cpu_percent_mean": round(sum(cpu) / len(cpu), 1) if cpu else None,
+        "cpu_percent_max": max(cpu) if cpu else None,
+        "rss_mib_max": max(rss) if rss else None,
+        "rss_growth_mib_per_min": round(rss_growth_mib_per_min(run.samples), 3),
+        "queue_depth_max": max(depth) if depth else None,
+        "batches": counts[-1] if counts else None,
+        "mean_batch_size": round(sums[-1] / counts[-1], 2) if counts and counts[-1] else None,
+    }
+    report["samples"] = run.samples
+    return report
+
+
+def print_table(report: dict[str, Any]) -> None:
+    s, srv = report["summary"], report["server"]
+    print(f"\n== {report['scenario']} ({report['offered']}, {report['elapsed_s']} s) ==")
+    print(f"{'rate':>10} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8} {'errors':>8}  by status")
+    print(
+        f"{s['rate_rps']:>10} {s['p50_ms']:>8} {s['p95_ms']:>8} {s['p99_ms']:>8} "
+        f"{s['max_ms']:>8} {s['errors']:>8}  {s['by_status']}"
+    )
+    if "ramp" in report:
+        r = report["ramp"]
+        print(f"ramp (0-10 s): p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms, errors {r['errors']}")
+    print(
+        f"server: CPU mean {srv['cpu_percent_mean']}% max {srv['cpu_percent_max']}%, "
+        f"RSS max {srv['rss_mib_max']} MiB (growth {srv['rss_growth_mib_per_min']} MiB/min), "
+        f"queue depth max {srv['queue_depth_max']}, mean batch {srv['mean_batch_size']} "
+        f"over {srv['batches']} batches"
+    )
+
+
+def plot(run: Run, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    buckets: dict[int, list[float]] = {}
+    for i in range(len(run.status)):
+        if run.status[i] == 202:
+            buckets.setdefault(int(run.due[i]), []).append(run.latency[i] * 1000)
+    seconds = sorted(buckets)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    for p in (50, 95, 99):
+        ax1.plot(seconds, [_pct(sorted(buckets[t]), p) for t in seconds], label=f"p{p}")
+    ax1.set_ylabel("latency from due time (ms)")
+    ax1.set_yscale("log")
+    ax1.legend()
+    ax1.grid(True, which="both", alpha=0.3)
+    ax2.plot(seconds, [len(buckets[t]) for t in seconds], label="202 per second")
+    ax2.set_ylabel("throughput (202/s)")
+    ax2.set_xlabel("seconds into the run")
+    ax2.grid(True, alpha=0.3)
+    fig.suptitle(f"tapgate {run.scenario} ({run.offered})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def save(report: dict[str, Any], run: Run, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{report['scenario']}-{time.strftime('%Y%m%dT%H%M%S')}"
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    plot(run, out / f"{stem}.png")
+    print(f"wrote {out / stem}.json and .png")
+
+
+TARGETS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "steady": lambda r: _check(r["summary"], p95=10, p99=20, errors=0),
+    "spike": lambda r: _check(r["ramp"], p99=50, errors=0) + _check(r["summary"], errors=0),
+    "soak": lambda r: (
+        _check(r["summary"], p95=10, p99=20, errors=0)
+        + (
+            []
+            if r["server"]["rss_growth_mib_per_min"] < 1 and r["server"]["rss_mib_max"] < 2048
+            else [
+                f"RSS growth {r['server']['rss_growth_mib_per_min']} MiB/min or max "
+                f"{r['server']['rss_mib_max']} MiB"
+            ]
+        )
+    ),
+    "max": lambda r: (
+        []
+        if r["summary"]["rate_rps"] >= 6000
+        else [f"throughput {r['summary']['rate_rps']} < 6000"]
+    ),
+}
+
+
+def _check(
+    s: dict[str, Any], p95: float | None = None, p99: float | None = None, errors: int | None = None
+) -> list[str]:
+    failed = []
+    if p95 is not None and not s["p95_ms"] <= p95:
+        failed.append(f"p95 {s['p95_ms']} ms > {p95}")
+    if p99 is not None and not s["p99_ms"] <= p99:
+        failed.append(f"p99 {s['p99_ms']} ms > {p99}")
+    if errors is not None and s["errors"] > errors:
+        failed.append(f"{s['errors']} errors > {errors}")
+    return failed
+
+
+def floor(report: dict[str, Any]) -> list[str]:
+    s = report["summary"]
+    failed = []
+    if report["scenario"] != "max" and not s["p95_ms"] < 100:
+        failed.append(f"p95 {s['p95_ms']} ms >= 100")
+    if not s["error_ratio"] < 0.01:
+        failed.append(f"error ratio {s['error_ratio']} >= 1%")
+    return failed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "scenario", choices=["steady", "spike", "soak", "max", "efficiency", "batching", "trivial"]
+    )
+    parser.add_argument("--rate", type=float, help="requests per second (open loop)")
+    parser.add_argument("--duration", type=float, help="seconds")
+    parser.add_argument("--long", action="store_true", help="steady for 5 minutes")
+    parser.add_argument("--wallets", type=int, default=1000)
+    parser.add_argument("--url", help="a running gateway (default: start one)")
+    parser.add_argument("--targets", action="store_true", help="apply the performance targets")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
+    parser.add_argument("--env", type=Path, default=ROOT / "bench" / "gateway.env")
+    parser.add_argument("--per-address", type=int, default=2, help="connections per address")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="signing processes"
+    )
+    args = parser.parse_args(argv)
+    defaults = {
+        "steady": (3000, 300 if args.long else 60),
+        "spike": (3000, 40),
+        "soak": (1000, 600),
+        "max": (0, 20),
+        "efficiency": (0, 15),
+        "batching": (0, 15),
+        "trivial": (9000, 20),
+    }
+    rate, duration = defaults[args.scenario]
+    opts = Options(
+        args.scenario,
+        args.rate or rate,
+        args.duration or duration,
+        args.wallets,
+        args.url,
+        args.out,
+        args.targets,
+        args.env,
+        args.per_address,
+        args.workers,
+    )
+    if opts.scenario in ("max", "efficiency", "batching"):
+        opts.wallets = max(opts.wallets, 2000)
+
+    if opts.scenario == "trivial":
+        server = Server({}, _free_port())
+        server.start([sys.executable, str(ROOT / "bench" / "trivial_server.py"), str(server.port)])
+        try:
+            assert server.proc is not None
+            run = run_open(opts, f"http://127.0.0.1:{server.port}", server.proc.pid, None)
+        finally:
+            server.stop()
+        report = describe(run, {})
+        print_table(report)
+        save(report, run, opts.out)
+        achieved = report["summary"]["rate_rps"] / opts.rate
+        print(f"achieved {achieved:.1%} of the offered {opts.rate:.0f} rps")
+        return 0 if achieved >= 0.99 and report["summary"]["errors"] == 0 else 1
+
+    if opts.scenario in ("efficiency", "batching"):
+        other = (
+            {"TAPGATE_BENCH_VERIFY_ONLY": "1"}
+            if opts.scenario == "efficiency"
+            else {"TAPGATE_BATCH_MAX": "1"}
+        )
+        opts.scenario = "max"
+        full, settings = with_server(opts, {}, lambda u, p, t: run_closed(opts, u, p, t))
+        alt, alt_settings = with_server(opts, other, lambda u, p, t: run_closed(opts, u, p, t))
+        reports = [describe(full, settings), describe(alt, alt_settings)]
+        for report, run in zip(reports, (full, alt), strict=True):
+            print_table(report)
+            save(report, run, opts.out)
+        ratio = reports[0]["summary"]["rate_rps"] / max(reports[1]["summary"]["rate_rps"], 1e-9)
+        name = "efficiency" if "TAPGATE_BENCH_VERIFY_ONLY" in other else "batching"
+        print(f"{name}: full gateway / {other} = {ratio:.3f}")
+        if name == "efficiency" and opts.targets:
+            return 0 if ratio >= 0.85 else 1
+        return 0
+
+    body = run_closed if opts.scenario == "max" else run_open
+    run, settings = with_server(opts, {}, lambda u, p, t: body(opts, u, p, t))
+    report = describe(run, settings)
+    print_table(report)
+    save(report, run, opts.out)
+    failed = floor(report)
+    if opts.targets and opts.scenario in TARGETS:
+        failed += TARGETS[opts.scenario](report)
+    for line in failed:
+        print("FAILED:", line)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
