@@ -20,6 +20,7 @@ from gateway.errors import Rejection
 from gateway.protocol import BetRequest, check_window, verify
 from gateway.recent import RecentBets
 from gateway.store.writer import PendingBet, Writer
+from gateway.verifier import BatchVerifier
 
 __all__ = ["Admission", "rate_limited"]
 
@@ -53,6 +54,7 @@ class Admission:
         address_buckets: TokenBuckets,
         wallet_buckets: TokenBuckets,
         clock: Callable[[], float],
+        verifier: BatchVerifier | None = None,
     ) -> None:
         self.settings = settings
         self.accounts = accounts
@@ -61,6 +63,7 @@ class Admission:
         self.address_buckets = address_buckets
         self.wallet_buckets = wallet_buckets
         self.clock = clock
+        self.verifier = verifier
         self._address_window = settings.address_burst / settings.address_rate
         self._wallet_window = settings.wallet_burst / settings.wallet_rate
 
@@ -76,7 +79,13 @@ class Admission:
         now_ms = int(now * 1000)
         check_window(bet.timestamp, now_ms, s.receive_window_ms, s.future_skew_ms)
         message = bet.message
-        verify(bet.wallet, message, bet.signature)
+        verifier = self.verifier
+        if verifier is None:
+            verify(bet.wallet, message, bet.signature)
+        elif not await verifier.verify(
+            bytes.fromhex(bet.signature) + message, bytes.fromhex(bet.wallet)
+        ):
+            raise Rejection("invalid_signature", "signature does not verify")
         if s.bench_verify_only:  # the load harness's efficiency baseline; never in production
             return _VERIFY_ONLY_RECEIPT, 0, False
 

@@ -35,6 +35,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"tapgate: {exc}", file=sys.stderr)
         return 1
     configure_logging(settings.log_level)
+    # The writer (and verifier) threads hand the GIL back and forth with the event loop a
+    # few times per group; a shorter switch interval bounds each wait (ADR 3).
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
     config = uvicorn.Config(
         create_app(settings),
         host=args.host,

@@ -122,6 +122,8 @@ class Settings:
     require_extensions: bool = False
     log_level: str = "info"
     bench_verify_only: bool = False
+    verify_thread: bool = False
+    switch_interval_ms: float = 1.0
 
     @property
     def db_path(self) -> Path:
@@ -183,6 +185,8 @@ class Settings:
             require_extensions=r.flag("TAPGATE_REQUIRE_EXTENSIONS", False),
             log_level=log_level,
             bench_verify_only=r.flag("TAPGATE_BENCH_VERIFY_ONLY", False),
+            verify_thread=r.flag("TAPGATE_VERIFY_THREAD", False),
+            switch_interval_ms=r.number("TAPGATE_SWITCH_INTERVAL_MS", 1.0, 0.1, 100.0),
         )
 
 

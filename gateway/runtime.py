@@ -21,6 +21,7 @@ from gateway.recent import RecentBets
 from gateway.store.database import open_checkpointer, open_reader, prepare
 from gateway.store.reader import Reader
 from gateway.store.writer import Writer
+from gateway.verifier import BatchVerifier
 
 __all__ = ["Runtime", "open_runtime"]
 
@@ -53,6 +54,8 @@ class Runtime:
     housekeeping: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        if self.admission.verifier is not None:
+            self.admission.verifier.start()
         self.writer.start()
         self.housekeeping = asyncio.get_running_loop().create_task(
             self._housekeep(), name="tapgate-housekeeping"
@@ -61,6 +64,8 @@ class Runtime:
     async def close(self) -> None:
         """Refuse new bets, commit the queued ones, then close the database."""
         await self.writer.stop()
+        if self.admission.verifier is not None:
+            self.admission.verifier.stop()
         if self.housekeeping is not None:
             self.housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -132,8 +137,16 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
     bet_limits = _limiter(
         "bets", s.address_rate, s.address_burst, s.wallet_rate, s.wallet_burst, s.bucket_max_keys
     )
+    verifier = BatchVerifier(fastpath.verify_batch, loop) if settings.verify_thread else None
     admission = Admission(
-        settings, accounts, recent, writer, bet_limits.address, bet_limits.wallet, loop.time
+        settings,
+        accounts,
+        recent,
+        writer,
+        bet_limits.address,
+        bet_limits.wallet,
+        loop.time,
+        verifier,
     )
     runtime = Runtime(
         settings=settings,

@@ -73,7 +73,7 @@ async def drive(
 def stored_bets(db: Path) -> dict[tuple[str, str], tuple[str, bytes]]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT wallet, nonce, id, receipt FROM bets").fetchall()
-    return {(w, n): (str(i), bytes(r)) for w, n, i, r in rows}
+    return {(w, n): (str(i), str(r).encode()) for w, n, i, r in rows}
 
 
 def check_database(db: Path) -> None:

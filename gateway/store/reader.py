@@ -83,7 +83,7 @@ class Reader:
         )
         for wallet, market, cell_id, amount, nonce, ts, min_mult, receipt in rows:
             message = bet_message(wallet, market, cell_id, amount, nonce, ts, min_mult)
-            recent.append((wallet, nonce, message, bytes(receipt), int(ts)))
+            recent.append((wallet, nonce, message, str(receipt).encode(), int(ts)))
         ((max_bet, max_batch),) = await conn.execute_fetchall(
             "SELECT coalesce(max(id), 0), coalesce(max(batch_id), 0) FROM bets"
         )

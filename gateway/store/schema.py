@@ -48,7 +48,7 @@ CREATE TABLE bets (
                      CHECK (status IN ('accepted', 'won', 'lost', 'void')),
     accepted_at      INTEGER NOT NULL,
     batch_id         INTEGER NOT NULL,
-    receipt          BLOB NOT NULL,
+    receipt          TEXT NOT NULL,
     UNIQUE (wallet, nonce)
 );
 CREATE INDEX bets_wallet_id ON bets (wallet, id);

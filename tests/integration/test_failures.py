@@ -283,3 +283,16 @@ def test_bad_setting_fails_fast(make_gateway: MakeGateway) -> None:
     )
     assert run.returncode == 2
     assert b"TAPGATE_BATCH_MAX" in run.stderr
+
+
+def test_verify_thread_mode_accepts_and_refuses(make_gateway: MakeGateway) -> None:
+    """With TAPGATE_VERIFY_THREAD=1, good bets are accepted and forged ones still get 401."""
+    gw = make_gateway({"TAPGATE_VERIFY_THREAD": "1"}).start()
+    wallet = Wallet.generate()
+    gw.fund(wallet, 1000)
+    good = signed(wallet, amount=100)
+    forged = signed(wallet, amount=100)
+    forged["signature"] = Wallet.generate().sign(b"x")
+    responses = asyncio.run(_post_all(gw.url, [good, forged, signed(wallet, amount=50)]))
+    assert [r.status_code for r in responses] == [202, 401, 202]
+    assert responses[1].json()["error"]["code"] == "invalid_signature"

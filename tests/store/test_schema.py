@@ -42,7 +42,7 @@ def _bet(conn: sqlite3.Connection, **over: object) -> None:
         "signature": "s",
         "accepted_at": 0,
         "batch_id": 1,
-        "receipt": b"{}",
+        "receipt": "{}",
     }
     row.update(over)
     cols = ", ".join(row)
