@@ -121,12 +121,17 @@ class _Conn(asyncio.Protocol):
             self.on_response(self, 0)
         self.closed = True
 
+    @property
+    def usable(self) -> bool:
+        return not self.closed and self.transport is not None and not self.transport.is_closing()
+
     def send(self, index: int, raw: bytes) -> None:
         self.current = index
-        if self.closed or self.transport is None or self.transport.is_closing():
+        if not self.usable:  # closed by the server before we wrote: never seen by it
             self.closed = True
             asyncio.get_running_loop().call_soon(self.on_response, self, 0)
             return
+        assert self.transport is not None
         self.transport.write(raw)
 
     def data_received(self, data: bytes) -> None:
@@ -236,12 +241,27 @@ async def open_loop(
     latency = array.array("d", bytes(8 * n))
     status = array.array("H", [0xFFFF]) * n
     pending: list[deque[int]] = [deque() for _ in ADDRESSES]
-    idle: list[list[_Conn]] = [[] for _ in ADDRESSES]
+    # FIFO rotation keeps every connection in use, so no server idle timeout closes one.
+    idle: list[deque[_Conn]] = [deque() for _ in ADDRESSES]
     outstanding = 0
     mono_start = 0.0
+    reconnects: list[int] = []
+
+    async def replace(a: int) -> None:
+        conn = await _connect(host, port, ADDRESSES[a], on_response)
+        conn.address = a
+        if pending[a]:
+            dispatch(conn, pending[a].popleft())
+        else:
+            idle[a].append(conn)
 
     def dispatch(conn: _Conn, index: int) -> None:
         nonlocal outstanding
+        if not conn.usable:  # the server closed it while idle: the request waits for a new one
+            conn.closed = True
+            pending[conn.address].appendleft(index)
+            reconnects.append(conn.address)
+            return
         outstanding += 1
         conn.send(index, requests[index])
 
@@ -253,6 +273,7 @@ async def open_loop(
         latency[i] = loop.time() - (mono_start + due[i])
         status[i] = code
         if conn.closed:
+            reconnects.append(conn.address)
             return
         queue = pending[conn.address]
         if queue:
@@ -274,10 +295,12 @@ async def open_loop(
         while i < n and due[i] <= now:
             a = addr_of[i]
             if idle[a]:
-                dispatch(idle[a].pop(), i)
+                dispatch(idle[a].popleft(), i)
             else:
                 pending[a].append(i)
             i += 1
+        while reconnects:
+            loop.create_task(replace(reconnects.pop()))
         if i < n:
             await asyncio.sleep(max(0.0, min(0.001, due[i] - (loop.time() - mono_start))))
     while outstanding and time.time() < deadline:

@@ -89,6 +89,7 @@ class Runtime:
                 await checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except aiosqlite.Error as exc:
                 log.warning("checkpoint_failed", error=str(exc))
+            self.writer.request_checkpoint()
 
 
 async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Runtime:

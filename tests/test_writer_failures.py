@@ -87,3 +87,45 @@ def test_require_extensions_refuses_pure_python(
     )
     with pytest.raises(RuntimeError, match="compiled fastpath"):
         asyncio.run(open_runtime(settings))
+
+
+def test_writer_checkpoint_lets_the_wal_restart(tmp_path: Path) -> None:
+    """Groups written after a background checkpoint are copied by the writer: the WAL restarts."""
+    settings = Settings.from_env(
+        {
+            "TAPGATE_DATA_DIR": str(tmp_path),
+            "TAPGATE_BATCH_WAIT_MS": "0",
+            "TAPGATE_CHECKPOINT_INTERVAL_S": "3600",
+            "TAPGATE_WALLET_BURST": "1000",
+            "TAPGATE_ADDRESS_BURST": "1000",
+        }
+    )
+    wallet = Wallet.generate()
+
+    def frames() -> int:
+        """Frames in the WAL, read by another connection (as the housekeeping task does)."""
+        with sqlite3.connect(tmp_path / "tapgate.db") as conn:
+            ((_busy, log, _done),) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        return int(log)
+
+    async def place(rt, count: int, prefix: str) -> None:  # type: ignore[no-untyped-def]
+        for i in range(count):
+            await rt.admission.place(_bet(wallet, 1, f"{prefix}{i}"), "127.0.0.1", _now())
+
+    async def scenario() -> tuple[int, int]:
+        rt = await open_runtime(settings)
+        rt.start()
+        try:
+            await rt.writer.credit(wallet.address, 10**6, "d", 0)
+            await place(rt, 50, "a")
+            before = frames()  # the background checkpoint
+            await place(rt, 10, "b")  # written after it: not yet copied
+            rt.writer.request_checkpoint()
+            await place(rt, 1, "c")
+            return before, frames()
+        finally:
+            await rt.close()
+
+    before, after = asyncio.run(scenario())
+    assert before > 100
+    assert after < 20, (before, after)

@@ -296,3 +296,38 @@ def test_verify_thread_mode_accepts_and_refuses(make_gateway: MakeGateway) -> No
     responses = asyncio.run(_post_all(gw.url, [good, forged, signed(wallet, amount=50)]))
     assert [r.status_code for r in responses] == [202, 401, 202]
     assert responses[1].json()["error"]["code"] == "invalid_signature"
+
+
+def test_full_queue_is_503_and_releases_everything(make_gateway: MakeGateway) -> None:
+    """A bet that finds the queue full gets 503 with Retry-After; its funds and nonce stay free."""
+    gw = make_gateway(
+        {"TAPGATE_QUEUE_CAPACITY": "1", "TAPGATE_BATCH_WAIT_MS": "1500", "TAPGATE_BATCH_MAX": "50"}
+    ).start()
+    first, second = Wallet.generate(), Wallet.generate()
+    gw.fund(first, 100)
+    gw.fund(second, 100)
+    waiting = signed(first, amount=100)
+    refused = signed(second, amount=100, nonce="kept")
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as c:
+            headers = {"content-type": "application/json"}
+            queued = asyncio.create_task(
+                c.post("/api/bets", content=orjson.dumps(waiting), headers=headers)
+            )
+            await asyncio.sleep(0.5)  # the first bet now sits in the queue for its group
+            full = await c.post("/api/bets", content=orjson.dumps(refused), headers=headers)
+            return await queued, full
+
+    ok, full = asyncio.run(scenario())
+    assert ok.status_code == 202
+    assert full.status_code == 503
+    assert full.json()["error"]["code"] == "overloaded"
+    assert int(full.headers["retry-after"]) >= 1
+    retry = signed(second, amount=100, nonce="kept")
+    with gw.client() as c:
+        again = c.post(
+            "/api/bets", content=orjson.dumps(retry), headers={"content-type": "application/json"}
+        )
+    assert again.status_code == 202, again.text
+    assert again.json()["balance"] == 0
