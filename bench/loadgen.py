@@ -225,6 +225,11 @@ def _pct(values: Sequence[float], p: float) -> float:
 # Drivers
 
 
+def clock() -> float:
+    """Monotonic seconds with sub-microsecond resolution (uvloop's loop.time() ticks in ms)."""
+    return time.perf_counter()
+
+
 async def open_loop(
     host: str,
     port: int,
@@ -270,7 +275,7 @@ async def open_loop(
         i = conn.current
         conn.current = -1
         outstanding -= 1
-        latency[i] = loop.time() - (mono_start + due[i])
+        latency[i] = clock() - (mono_start + due[i])
         status[i] = code
         if conn.closed:
             reconnects.append(conn.address)
@@ -288,10 +293,10 @@ async def open_loop(
             conn.address = a
             idle[a].append(conn)
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    mono_start = loop.time()
+    mono_start = clock()
     i = 0
     while i < n:
-        now = loop.time() - mono_start
+        now = clock() - mono_start
         while i < n and due[i] <= now:
             a = addr_of[i]
             if idle[a]:
@@ -302,10 +307,10 @@ async def open_loop(
         while reconnects:
             loop.create_task(replace(reconnects.pop()))
         if i < n:
-            await asyncio.sleep(max(0.0, min(0.001, due[i] - (loop.time() - mono_start))))
+            await asyncio.sleep(max(0.0, min(0.001, due[i] - (clock() - mono_start))))
     while outstanding and time.time() < deadline:
         await asyncio.sleep(0.01)
-    elapsed = loop.time() - mono_start
+    elapsed = clock() - mono_start
     for conns in idle:
         for conn in conns:
             if conn.transport is not None:
@@ -335,7 +340,7 @@ async def closed_loop(
     all_done = loop.create_future()
 
     def next_request(a: int) -> bytes | None:
-        now = loop.time() - mono_start
+        now = clock() - mono_start
         k = int(now / slot_seconds)
         for slot in range(k, min(k + 3, len(slots))):
             c = cursor[slot][a]
@@ -346,19 +351,19 @@ async def closed_loop(
 
     def fire(conn: _Conn) -> None:
         nonlocal active
-        raw = next_request(conn.address) if loop.time() < stop_at else None
+        raw = next_request(conn.address) if clock() < stop_at else None
         if raw is None or conn.closed:
             active -= 1
             if active == 0 and not all_done.done():
                 all_done.set_result(None)
             return
-        sent_at.append(loop.time() - mono_start)
+        sent_at.append(clock() - mono_start)
         conn.send(len(sent_at) - 1, raw)
 
     def on_response(conn: _Conn, code: int) -> None:
         i = conn.current
         conn.current = -1
-        latency.append(loop.time() - mono_start - sent_at[i])
+        latency.append(clock() - mono_start - sent_at[i])
         status.append(code)
         fire(conn)
 
@@ -370,13 +375,13 @@ async def closed_loop(
             conn.address = a
             conns.append(conn)
     await asyncio.sleep(max(0.0, start_at - time.time()))
-    mono_start = loop.time()
+    mono_start = clock()
     stop_at = mono_start + duration
     active = len(conns)
     for conn in conns:
         fire(conn)
     await asyncio.wait_for(all_done, duration + 30)
-    elapsed = loop.time() - mono_start
+    elapsed = clock() - mono_start
     for conn in conns:
         if conn.transport is not None:
             conn.transport.close()
@@ -478,7 +483,7 @@ async def sampler(
         except TimeoutError:
             pass
         now = time.monotonic()
-        sample: dict[str, float] = {"t": round(now - started, 2)}
+        sample: dict[str, float] = {"t": round(now - started, 2), "wall": round(time.time(), 2)}
         if pid:
             try:
                 cpu, rss = proc_stats(pid)
@@ -709,7 +714,8 @@ def describe(run: Run, settings: dict[str, str]) -> dict[str, Any]:
     }
     if run.scenario == "spike":
         report["ramp"] = run.summary((0.0, 10.0))
-    cpu = [s["cpu_percent"] for s in run.samples if "cpu_percent" in s]
+    during = [s for s in run.samples if s.get("wall", 0) >= run.started_wall]
+    cpu = [s["cpu_percent"] for s in during if "cpu_percent" in s]
     rss = [s["rss_mib"] for s in run.samples if "rss_mib" in s]
     depth = [s.get("tapgate_batch_queue_depth", 0.0) for s in run.samples]
     counts = [s.get("tapgate_batch_size_count", 0.0) for s in run.samples]

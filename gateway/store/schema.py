@@ -6,6 +6,10 @@ Invariants live in the database as well as in the code:
   rows are immutable; each (txn, account) is posted at most once (UNIQUE);
 - a nonce is used once per wallet for ever (UNIQUE (wallet, nonce));
 - a bet's status moves only from accepted to won, lost or void.
+
+Indexes on ``bets`` are few on purpose: every index keyed by wallet takes an insert at a
+random place per bet, and those pages are what each group commit and checkpoint write.
+``UNIQUE (wallet, nonce)`` also serves the per-wallet lookups (ADR 2).
 """
 
 from __future__ import annotations
@@ -51,7 +55,6 @@ CREATE TABLE bets (
     receipt          TEXT NOT NULL,
     UNIQUE (wallet, nonce)
 );
-CREATE INDEX bets_wallet_id ON bets (wallet, id);
 CREATE INDEX bets_accepted_at ON bets (accepted_at);
 
 CREATE TRIGGER bets_status_transition BEFORE UPDATE OF status ON bets

@@ -137,3 +137,19 @@ def test_newer_schema_refused(tmp_path: Path) -> None:
     sqlite3.connect(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(RuntimeError, match="newer"):
         prepare(path)
+
+
+def test_api_queries_use_indexes(db: sqlite3.Connection) -> None:
+    """No API read scans the bets table in full (EXPLAIN QUERY PLAN)."""
+    from gateway.store.reader import QUERIES
+
+    params = {
+        "bet": (1,),
+        "wallet_open": (W,),
+        "wallet_bets": (W, 10, None, None, 5),
+        "wallet_nonce": (W, "n"),
+    }
+    assert set(params) == set(QUERIES)
+    for name, sql in QUERIES.items():
+        plan = " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + sql, params[name]))
+        assert "SCAN" not in plan, (name, plan)
