@@ -783,6 +783,10 @@ def plot(run: Run, path: Path) -> None:
 def save(report: dict[str, Any], run: Run, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{report['scenario']}-{time.strftime('%Y%m%dT%H%M%S')}"
+    n = 1
+    while (out / f"{stem}.json").exists():  # two runs of one command can end in one second
+        n += 1
+        stem = f"{report['scenario']}-{time.strftime('%Y%m%dT%H%M%S')}-{n}"
     (out / f"{stem}.json").write_text(json.dumps(report, indent=2))
     plot(run, out / f"{stem}.png")
     print(f"wrote {out / stem}.json and .png")

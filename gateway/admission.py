@@ -118,14 +118,7 @@ class Admission:
         self.accounts.reserve(bet.wallet, bet.amount)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         pending = PendingBet(
-            wallet=bet.wallet,
-            market=bet.market,
-            cell_id=bet.cell_id,
-            amount=bet.amount,
-            nonce=bet.nonce,
-            timestamp=bet.timestamp,
-            min_multiplier=bet.min_multiplier,
-            signature=bet.signature,
+            bet,
             multiplier=multiplier,
             accepted_at=now_ms,
             key=key,

@@ -27,6 +27,7 @@ import structlog
 from gateway.accounts import Accounts
 from gateway.errors import Rejection
 from gateway.metrics import Metrics
+from gateway.protocol import BetRequest
 from gateway.recent import RecentBets
 from gateway.store.schema import connect_pragmas
 
@@ -68,65 +69,72 @@ class PendingBet:
 
     __slots__ = (
         "accepted_at",
-        "amount",
         "bet_id",
-        "cell_id",
         "enqueued_at",
         "future",
         "key",
-        "market",
-        "min_multiplier",
         "multiplier",
-        "nonce",
         "payout",
-        "signature",
-        "timestamp",
-        "wallet",
+        "request",
     )
 
     def __init__(
         self,
+        request: BetRequest,
         *,
-        wallet: str,
-        market: str,
-        cell_id: str,
-        amount: int,
-        nonce: str,
-        timestamp: int,
-        min_multiplier: str | None,
-        signature: str,
         multiplier: int,
         accepted_at: int,
         key: str,
         future: asyncio.Future[bytes],
     ) -> None:
-        self.wallet = wallet
-        self.market = market
-        self.cell_id = cell_id
-        self.amount = amount
-        self.nonce = nonce
-        self.timestamp = timestamp
-        self.min_multiplier = min_multiplier
-        self.signature = signature
+        self.request = request
         self.multiplier = multiplier
-        self.payout = amount * multiplier // 100
+        self.payout = request.amount * multiplier // 100
         self.accepted_at = accepted_at
         self.key = key
         self.future = future
         self.bet_id = 0
         self.enqueued_at = 0.0
 
+    @property
+    def wallet(self) -> str:
+        return self.request.wallet
+
+    @property
+    def amount(self) -> int:
+        return self.request.amount
+
+    def row(self, receipt: bytes) -> tuple[Any, ...]:
+        """The values of its ``bets`` row, in _INSERT_BETS order (batch id aside)."""
+        bet = self.request
+        return (
+            self.bet_id,
+            bet.wallet,
+            bet.nonce,
+            bet.market,
+            bet.cell_id,
+            bet.amount,
+            self.multiplier,
+            self.payout,
+            bet.min_multiplier,
+            bet.timestamp,
+            bet.signature,
+            self.accepted_at,
+            receipt.decode(),
+        )
+
     def receipt(self, balance: int) -> bytes:
         """The 202 body, stored with the bet so a retry gets it byte for byte."""
+        bet = self.request
         return orjson.dumps(
             {
                 "bet_id": str(self.bet_id),
-                "wallet": self.wallet,
-                "market": self.market,
-                "cell_id": self.cell_id,
-                "amount": self.amount,
-                "nonce": self.nonce,
-                "timestamp": self.timestamp,
+                "wallet": bet.wallet,
+                "market": bet.market,
+                "cell_id": bet.cell_id,
+                "amount": bet.amount,
+                "nonce": bet.nonce,
+                "timestamp": bet.timestamp,
                 "multiplier": format_multiplier(self.multiplier),
                 "potential_payout": self.payout,
                 "balance": balance,
@@ -295,26 +303,7 @@ class Writer:
         self.next_batch_id += 1
         started = time.perf_counter()
         receipts = self._receipts(batch, skipped=set())
-        rows = orjson.dumps(
-            [
-                (
-                    b.bet_id,
-                    b.wallet,
-                    b.nonce,
-                    b.market,
-                    b.cell_id,
-                    b.amount,
-                    b.multiplier,
-                    b.payout,
-                    b.min_multiplier,
-                    b.timestamp,
-                    b.signature,
-                    b.accepted_at,
-                    receipt.decode(),
-                )
-                for b, receipt in zip(batch, receipts, strict=True)
-            ]
-        )
+        rows = orjson.dumps([b.row(r) for b, r in zip(batch, receipts, strict=True)])
         ids = (batch[0].bet_id, batch[-1].bet_id, len(batch))
         try:
             skipped = await self.call(_write_bets, rows, ids, batch_id, self._fixed_receipts(batch))
@@ -336,7 +325,7 @@ class Writer:
                 self._refuse(bet, Rejection("nonce_reused", "this wallet already used this nonce"))
                 continue
             self.accounts.settle_debit(bet.wallet, bet.amount)
-            self.recent.committed(bet.key, receipt, bet.timestamp)
+            self.recent.committed(bet.key, receipt, bet.request.timestamp)
             _resolve(bet.future, receipt)
         self.metrics.batch_size.observe(len(batch))
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
