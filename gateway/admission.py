@@ -17,7 +17,7 @@ from fastpath import TokenBuckets
 from gateway.accounts import Accounts
 from gateway.config import Settings
 from gateway.errors import Rejection
-from gateway.protocol import BetRequest, check_window, verify
+from gateway.protocol import BetRequest, check_window, format_multiplier, verify
 from gateway.recent import RecentBets
 from gateway.store.writer import PendingBet, Writer
 from gateway.verifier import BatchVerifier
@@ -109,12 +109,16 @@ class Admission:
         if minimum is not None and minimum > multiplier:
             raise Rejection(
                 "multiplier_below_minimum",
-                f"the cell pays {multiplier // 100}.{multiplier % 100:02d}, "
+                f"the cell pays {format_multiplier(multiplier)}, "
                 f"below min_multiplier {bet.min_multiplier}",
             )
         writer = self.writer
         if not writer.accepting:
-            raise Rejection("overloaded", "the gateway is shutting down", retry_after=1.0)
+            raise Rejection(
+                "overloaded",
+                "the gateway is shutting down or its writer is not running",
+                retry_after=1.0,
+            )
         self.accounts.reserve(bet.wallet, bet.amount)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         pending = PendingBet(

@@ -45,7 +45,9 @@ class TapgateApp:
             if scope["method"] != "POST":
                 await send_rejection(
                     send,
-                    Rejection("method_not_allowed", "use POST /api/bets"),
+                    Rejection(
+                        "method_not_allowed", "use POST /api/bets", headers=((b"allow", b"POST"),)
+                    ),
                     request_id(scope),
                 )
             elif self._place_bet is None:

@@ -13,12 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.protocol import parse_multiplier
+
 __all__ = ["ConfigError", "Network", "Settings"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _MARKET_RE = re.compile(r"^[A-Z0-9]{1,12}-[A-Z0-9]{1,12}$")
-_MULTIPLIER_RE = re.compile(r"^(0|[1-9][0-9]{0,5})\.[0-9]{2}$")
 
 
 class ConfigError(ValueError):
@@ -36,14 +37,6 @@ def _networks(name: str, raw: str) -> tuple[Network, ...]:
         except ValueError as exc:
             raise ConfigError(f"{name}: {part!r} is not an IP address or network") from exc
     return tuple(out)
-
-
-def parse_multiplier(text: str) -> int:
-    """``"1.90"`` -> 190 (hundredths); the wire format of multipliers."""
-    if not _MULTIPLIER_RE.match(text):
-        raise ValueError(f"{text!r} is not a multiplier like 1.90")
-    whole, cents = text.split(".")
-    return int(whole) * 100 + int(cents)
 
 
 class _Reader:

@@ -15,7 +15,6 @@ import orjson
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
-from gateway.config import parse_multiplier
 from gateway.errors import Rejection
 
 __all__ = [
@@ -24,6 +23,8 @@ __all__ = [
     "BetRequest",
     "bet_message",
     "check_window",
+    "format_multiplier",
+    "parse_multiplier",
     "parse_bet",
     "read_message",
     "verify",
@@ -74,6 +75,19 @@ class BetRequest:
     @property
     def min_multiplier_hundredths(self) -> int | None:
         return None if self.min_multiplier is None else parse_multiplier(self.min_multiplier)
+
+
+def format_multiplier(hundredths: int) -> str:
+    """190 -> ``"1.90"``, the wire format of multipliers."""
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
+def parse_multiplier(text: str) -> int:
+    """``"1.90"`` -> 190 (hundredths); raises ValueError for anything else."""
+    if not _MULTIPLIER.fullmatch(text):
+        raise ValueError(f"{text!r} is not a multiplier like 1.90")
+    whole, cents = text.split(".")
+    return int(whole) * 100 + int(cents)
 
 
 def bet_message(

@@ -129,3 +129,42 @@ def test_writer_checkpoint_lets_the_wal_restart(tmp_path: Path) -> None:
     before, after = asyncio.run(scenario())
     assert before > 100
     assert after < 20, (before, after)
+
+
+def test_flusher_bug_refuses_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the flusher itself breaks, waiting bets are refused and new ones get 503 at once."""
+    settings = Settings.from_env({"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_BATCH_WAIT_MS": "5"})
+    wallet = Wallet.generate()
+
+    async def scenario() -> list[object]:
+        rt = await open_runtime(settings)
+        rt.start()
+        try:
+            await rt.writer.credit(wallet.address, 1000, "d", 0)
+
+            def broken(*_: object) -> None:
+                raise RuntimeError("bug in the bookkeeping")
+
+            monkeypatch.setattr(rt.accounts, "settle_debit", broken)
+            first = await asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        rt.admission.place(_bet(wallet, 1, f"n{i}"), "127.0.0.1", _now())
+                        for i in range(3)
+                    ),
+                    return_exceptions=True,
+                ),
+                timeout=5,
+            )
+            later = await asyncio.gather(
+                rt.admission.place(_bet(wallet, 1, "later"), "127.0.0.1", _now()),
+                return_exceptions=True,
+            )
+            return [*first, *later]
+        finally:
+            await rt.close()
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(r, Rejection) and r.code == "overloaded" for r in results), results

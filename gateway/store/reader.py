@@ -10,7 +10,7 @@ from typing import Any
 
 import aiosqlite
 
-from gateway.protocol import bet_message
+from gateway.protocol import bet_message, format_multiplier
 
 __all__ = ["QUERIES", "Reader", "StartState", "bet_view"]
 
@@ -45,7 +45,7 @@ def bet_view(row: Any) -> dict[str, Any]:
         "nonce": nonce,
         "timestamp": ts,
         "min_multiplier": min_mult,
-        "multiplier": f"{mult // 100}.{mult % 100:02d}",
+        "multiplier": format_multiplier(mult),
         "potential_payout": payout,
         "status": status,
         "accepted_at": at,

@@ -14,6 +14,7 @@ statement (ADR 3 has the measurement).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
@@ -27,11 +28,11 @@ import structlog
 from gateway.accounts import Accounts
 from gateway.errors import Rejection
 from gateway.metrics import Metrics
-from gateway.protocol import BetRequest
+from gateway.protocol import BetRequest, format_multiplier
 from gateway.recent import RecentBets
 from gateway.store.schema import connect_pragmas
 
-__all__ = ["PendingBet", "Writer", "format_multiplier"]
+__all__ = ["PendingBet", "Writer"]
 
 T = TypeVar("T")
 
@@ -57,11 +58,6 @@ SELECT 'stake:' || id, 'house', amount, 'stake', id, accepted_at
   FROM bets WHERE id BETWEEN ?1 AND ?2 AND batch_id = ?3
 """
 _BATCH_IDS = "SELECT id FROM bets WHERE id BETWEEN ? AND ? AND batch_id = ?"
-
-
-def format_multiplier(hundredths: int) -> str:
-    """190 -> "1.90"."""
-    return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 
 class PendingBet:
@@ -264,11 +260,24 @@ class Writer:
         if self._wakeup is not None:
             _wake(self._wakeup)
         if self._task is not None:
-            await self._task
+            with contextlib.suppress(Exception):  # a failed flusher was logged when it failed
+                await self._task
         await self.call(lambda conn: conn.close())
         self._thread.shutdown(wait=True)
 
     async def _run(self) -> None:
+        try:
+            await self._flush_forever()
+        except Exception:
+            # A bug, not a database refusal (those are handled per group). Never leave a
+            # request waiting: refuse everything queued, then stop; /healthz stays up, new
+            # bets get 503 ("the writer is not running") until an operator restarts.
+            log.exception("flusher_failed")
+            for bet in self.queue.drain(len(self.queue)):
+                self._refuse(bet, Rejection("overloaded", "the writer failed", retry_after=1.0))
+            raise
+
+    async def _flush_forever(self) -> None:
         loop = asyncio.get_running_loop()
         queue = self.queue
         while True:
@@ -296,7 +305,12 @@ class Writer:
             for bet in batch:
                 observe_wait(now - bet.enqueued_at)
             async with self.lock:
-                await self._commit_bets(batch)
+                try:
+                    await self._commit_bets(batch)
+                except BaseException:
+                    for bet in batch:  # whatever the outcome, nobody waits for ever
+                        _resolve(bet.future, Rejection("overloaded", "the writer failed"))
+                    raise
 
     async def _commit_bets(self, batch: list[PendingBet]) -> None:
         batch_id = self.next_batch_id

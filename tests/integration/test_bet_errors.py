@@ -232,7 +232,9 @@ def test_unknown_route_and_method(gateway: GatewayProcess) -> None:
     """Unknown paths are 404 and wrong methods 405, in the error shape."""
     with gateway.client() as c:
         assert_error(c.get("/nope"), 404, "not_found")
-        assert_error(c.get("/api/bets"), 405, "method_not_allowed")
+        wrong = c.get("/api/bets")
+        assert_error(wrong, 405, "method_not_allowed")
+        assert wrong.headers["allow"] == "POST"
 
 
 def test_security_headers_on_every_response(gateway: GatewayProcess) -> None:
