@@ -7,9 +7,13 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import orjson
+
+if TYPE_CHECKING:
+    from gateway.config import Settings
 
 __all__ = ["main"]
 
@@ -136,6 +140,63 @@ def _show(args: argparse.Namespace) -> int:
     return _print_response(response)
 
 
+def _check(args: argparse.Namespace) -> int:
+    from gateway.ops.check import run_check
+
+    settings = _settings_or_exit()
+    report = run_check(settings.db_path)
+    for name in report.passed:
+        print(f"ok      {name}")
+    for problem in report.failed:
+        print(f"FAILED  {problem}")
+    return 0 if report.ok else 1
+
+
+def _settings_or_exit() -> Settings:
+    from gateway.config import ConfigError, Settings
+
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        print(f"tapgate: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from gateway.ops.backup import BackupError, backup
+
+    settings = _settings_or_exit()
+    directory = Path(
+        args.dir or os.environ.get("TAPGATE_BACKUP_DIR") or settings.data_dir / "backups"
+    )
+    try:
+        path = backup(settings.db_path, directory, args.keep, args.post_command)
+    except BackupError as exc:
+        print(f"tapgate: backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from gateway.lockfile import DataDirLocked
+    from gateway.ops.backup import BackupError, restore
+
+    settings = _settings_or_exit()
+    try:
+        aside = restore(Path(args.file), settings.db_path, settings.lock_path)
+    except DataDirLocked as exc:
+        print(f"tapgate: {exc}; stop the gateway before restoring", file=sys.stderr)
+        return 1
+    except BackupError as exc:
+        print(f"tapgate: restore refused: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {args.file} to {settings.db_path}")
+    if aside is not None:
+        print(f"the replaced database is kept at {aside}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tapgate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -158,6 +219,21 @@ def _parser() -> argparse.ArgumentParser:
     bet.add_argument("--min-multiplier", default=None)
     bet.add_argument("--url", default=DEFAULT_URL)
     bet.set_defaults(func=_bet)
+
+    check = sub.add_parser(
+        "check", help="integrity, foreign keys, ledger invariants and query plans of the database"
+    )
+    check.set_defaults(func=_check)
+
+    backup = sub.add_parser("backup", help="a checked, consistent copy of the database")
+    backup.add_argument("--dir", help="default: $TAPGATE_BACKUP_DIR or $TAPGATE_DATA_DIR/backups")
+    backup.add_argument("--keep", type=int, default=48, help="newest backups to keep")
+    backup.add_argument("--post-command", help="run with the new file's path appended")
+    backup.set_defaults(func=_backup)
+
+    restore = sub.add_parser("restore", help="replace the database by a backup (gateway stopped)")
+    restore.add_argument("file")
+    restore.set_defaults(func=_restore)
 
     wallet = sub.add_parser("wallet", help="wallet operations")
     wsub = wallet.add_subparsers(dest="wallet_command", required=True)

@@ -48,6 +48,20 @@ async def healthz(request: Request) -> Response:
     return JSON({"status": "ok"})
 
 
+async def readyz(request: Request) -> Response:
+    """503 while the gateway cannot take bets: writer stopped, or its last write failed."""
+    rt = _runtime(request)
+    checks = {
+        "writer": "ok" if rt.writer.alive else "not running",
+        "database": "ok" if rt.writer.last_error is None else "last write failed (see logs)",
+    }
+    ready = all(value == "ok" for value in checks.values())
+    return JSON(
+        {"status": "ready" if ready else "not_ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
 async def metrics(request: Request) -> Response:
     rt = _runtime(request)
     require_admin_address(request, rt.settings.admin_allow, rt.admin_limits)
@@ -157,6 +171,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
     Route("/api/bets/{bet_id}", get_bet, methods=["GET"]),
     Route("/api/wallets/{wallet}", get_wallet, methods=["GET"]),

@@ -256,6 +256,8 @@ class Writer:
 
     async def stop(self) -> None:
         """Stop taking bets, commit what is queued, stop the flusher, close the connection."""
+        if self._stopping:
+            return
         self._stopping = True
         if self._wakeup is not None:
             _wake(self._wakeup)

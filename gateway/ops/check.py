@@ -1,0 +1,66 @@
+"""``tapgate check``: is the database sound and the ledger balanced?
+
+Runs on a read-only connection, so it is safe while the gateway serves (WAL readers do not
+block the writer). Checks: SQLite's integrity and foreign keys, the ledger invariants, and
+that no API query scans the bets table in full.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gateway.store.invariants import ledger_violations
+from gateway.store.reader import QUERIES
+
+__all__ = ["CheckReport", "run_check"]
+
+_EXAMPLE_PARAMS: dict[str, tuple[object, ...]] = {
+    "bet": (1,),
+    "wallet_open": ("0" * 64,),
+    "wallet_bets": ("0" * 64, 1, None, None, 1),
+    "wallet_nonce": ("0" * 64, "n"),
+}
+
+
+@dataclass
+class CheckReport:
+    passed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def run_check(db_path: Path) -> CheckReport:
+    """Every check, each recorded as passed or failed with its details."""
+    report = CheckReport()
+    if not db_path.exists():
+        report.failed.append(f"database: {db_path} does not exist")
+        return report
+    conn = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = [r[0] for r in conn.execute("PRAGMA integrity_check")]
+        _record(report, "integrity_check", [] if rows == ["ok"] else rows[:10])
+        bad_keys = [str(tuple(r)) for r in conn.execute("PRAGMA foreign_key_check").fetchmany(10)]
+        _record(report, "foreign_key_check", bad_keys)
+        _record(report, "ledger invariants", ledger_violations(conn))
+        scans: list[str] = []
+        for name, sql in QUERIES.items():
+            plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, _EXAMPLE_PARAMS[name])]
+            scans.extend(f"{name}: {step}" for step in plan if step.startswith("SCAN"))
+        _record(report, "API queries use indexes", scans)
+    except sqlite3.DatabaseError as exc:
+        report.failed.append(f"database: {exc}")
+    finally:
+        conn.close()
+    return report
+
+
+def _record(report: CheckReport, name: str, problems: list[str]) -> None:
+    if problems:
+        report.failed.append(f"{name}: " + "; ".join(problems))
+    else:
+        report.passed.append(name)

@@ -1,0 +1,94 @@
+"""The backup drill: traffic, backup, database lost, restore, restart."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.client import Wallet
+from gateway.lockfile import DataDirLocked, hold_lock
+from gateway.ops.backup import BackupError, backup, restore
+from gateway.store.invariants import ledger_violations
+from tests.test_ops import TOKEN, _app, _bet
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _count(db: Path) -> tuple[int, int]:
+    with sqlite3.connect(db) as conn:
+        (bets,) = conn.execute("SELECT count(*) FROM bets").fetchone()
+        (ledger,) = conn.execute("SELECT count(*) FROM ledger").fetchone()
+    return int(bets), int(ledger)
+
+
+def test_drill_restores_everything_up_to_the_backup(tmp_path: Path) -> None:
+    """Bets before the backup come back after a restore; the ledger still balances."""
+    data = tmp_path / "data"
+    wallet = Wallet.generate()
+    with _app(data) as client:
+        client.post(
+            f"/admin/wallets/{wallet.address}/credit",
+            json={"amount": 1000, "reference": "r"},
+            headers={"authorization": f"Bearer {TOKEN}"},
+        )
+        assert [_bet(client, wallet, 10) for _ in range(5)] == [202] * 5
+        saved = backup(data / "tapgate.db", tmp_path / "backups", keep=5)  # while serving
+        assert [_bet(client, wallet, 10) for _ in range(2)] == [202] * 2
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{data / 'tapgate.db'}{suffix}").unlink(missing_ok=True)
+    assert restore(saved, data / "tapgate.db", data / "lock") is None
+    with _app(data) as client:
+        assert client.get("/readyz").status_code == 200
+        assert _bet(client, wallet, 10) == 202
+        runtime = client.app.runtime  # type: ignore[attr-defined]
+        assert runtime.accounts.balance(wallet.address) == 1000 - 6 * 10
+    assert _count(data / "tapgate.db") == (6, 1 * 2 + 6 * 2)
+    with sqlite3.connect(data / "tapgate.db") as conn:
+        assert ledger_violations(conn) == []
+
+
+def test_restore_keeps_the_old_database_and_refuses_while_locked(tmp_path: Path) -> None:
+    """The replaced database is kept aside; a held lock or a bad file refuses the restore."""
+    data = tmp_path / "data"
+    with _app(data):
+        pass
+    saved = backup(data / "tapgate.db", tmp_path / "b", keep=1)
+    fd = hold_lock(data / "lock")
+    try:
+        with pytest.raises(DataDirLocked):
+            restore(saved, data / "tapgate.db", data / "lock")
+    finally:
+        os.close(fd)
+    aside = restore(saved, data / "tapgate.db", data / "lock")
+    assert aside is not None and aside.exists()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(BackupError):
+        restore(junk, data / "tapgate.db", data / "lock")
+
+
+def test_cli_backup_keeps_the_newest(tmp_path: Path) -> None:
+    """tapgate backup --keep 2 leaves the two newest checked copies."""
+    data = tmp_path / "data"
+    with _app(data):
+        pass
+    env = {"TAPGATE_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"}
+    made = []
+    for _ in range(3):
+        run = subprocess.run(
+            [sys.executable, "-m", "gateway", "backup", "--keep", "2"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 0, run.stderr
+        made.append(Path(run.stdout.strip()))
+    assert sorted((data / "backups").glob("tapgate-*.db")) == sorted(made[1:])
+    assert not list((data / "backups").glob(".*partial"))

@@ -1,0 +1,112 @@
+"""Readiness and the database check."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+from starlette.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.client import Wallet, bet_body
+from gateway.config import Settings
+from gateway.ops.check import run_check
+
+TOKEN = "t" * 20
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _app(tmp_path: Path) -> TestClient:
+    settings = Settings.from_env({"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_ADMIN_TOKEN": TOKEN})
+    return TestClient(create_app(settings), client=("127.0.0.1", 5000))
+
+
+def _bet(client: TestClient, wallet: Wallet, amount: int) -> int:
+    body = orjson.dumps(bet_body(wallet, market="BTC-USD", cell_id="cell-1-1", amount=amount))
+    r = client.post("/api/bets", content=body, headers={"content-type": "application/json"})
+    return r.status_code
+
+
+def test_readyz_follows_the_database(tmp_path: Path) -> None:
+    """/readyz is 503 while writes fail and 200 again once one succeeds."""
+    wallet = Wallet.generate()
+    with _app(tmp_path) as client:
+        assert client.get("/readyz").json() == {
+            "status": "ready",
+            "checks": {"writer": "ok", "database": "ok"},
+        }
+        client.post(
+            f"/admin/wallets/{wallet.address}/credit",
+            json={"amount": 1000, "reference": "r"},
+            headers={"authorization": f"Bearer {TOKEN}"},
+        )
+        writer = client.app.runtime.writer  # type: ignore[attr-defined]
+        ((pages,),) = client.portal.call(writer.execute, "PRAGMA page_count")
+        client.portal.call(writer.execute, f"PRAGMA max_page_count = {pages}")
+        codes = [_bet(client, wallet, 10) for _ in range(15)]  # until the free pages run out
+        assert 503 in codes
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["checks"]["database"] != "ok"
+        assert "Error" not in r.text  # details stay in the logs
+        client.portal.call(writer.execute, "PRAGMA max_page_count = 1073741823")
+        assert _bet(client, wallet, 10) == 202
+        assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_when_the_writer_stopped(tmp_path: Path) -> None:
+    """A stopped writer makes /readyz 503 and bets 503."""
+    wallet = Wallet.generate()
+    with _app(tmp_path) as client:
+        runtime = client.app.runtime  # type: ignore[attr-defined]
+        client.portal.call(runtime.writer.stop)
+        r = client.get("/readyz")
+        assert r.status_code == 503
+        assert r.json()["checks"]["writer"] == "not running"
+        assert _bet(client, wallet, 10) == 503
+
+
+def test_check_passes_then_catches_a_forged_balance(tmp_path: Path) -> None:
+    """tapgate check passes on a healthy database and fails, exit 1, on a forged balance."""
+    wallet = Wallet.generate()
+    with _app(tmp_path) as client:
+        client.post(
+            f"/admin/wallets/{wallet.address}/credit",
+            json={"amount": 1000, "reference": "r"},
+            headers={"authorization": f"Bearer {TOKEN}"},
+        )
+        assert _bet(client, wallet, 100) == 202
+    report = run_check(tmp_path / "tapgate.db")
+    assert report.ok, report.failed
+    assert "ledger invariants" in report.passed
+    env = {"TAPGATE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    with sqlite3.connect(tmp_path / "tapgate.db") as conn:
+        conn.execute("UPDATE accounts SET balance = balance + 1 WHERE id = ?", (wallet.address,))
+    run = subprocess.run(
+        [sys.executable, "-m", "gateway", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 1
+    assert "FAILED  ledger invariants" in run.stdout
+
+
+def test_check_on_missing_database(tmp_path: Path) -> None:
+    """A missing database is a failed check, not a crash."""
+    report = run_check(tmp_path / "none.db")
+    assert not report.ok
