@@ -19,6 +19,29 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def tapgate(
+    *args: str, env: dict[str, str] | None = None, data: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a subprocess (coverage follows it through COVERAGE_PROCESS_START).
+
+    ``env`` replaces the environment (default: a bare one); ``data`` sets TAPGATE_DATA_DIR.
+    """
+    run_env = dict(env) if env is not None else {"PATH": "/usr/bin:/bin"}
+    for key in ("COVERAGE_PROCESS_START", "COVERAGE_FILE"):
+        if key in os.environ:
+            run_env.setdefault(key, os.environ[key])
+    if data is not None:
+        run_env["TAPGATE_DATA_DIR"] = str(data)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        cwd=ROOT,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

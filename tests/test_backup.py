@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +12,8 @@ from gateway.client import Wallet
 from gateway.lockfile import DataDirLocked, hold_lock
 from gateway.ops.backup import BackupError, backup, restore
 from gateway.store.invariants import ledger_violations
-from tests.test_ops import TOKEN, _app, _bet
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.gatewayproc import tapgate
+from tests.test_ops import _app, _bet, _fund
 
 
 def _count(db: Path) -> tuple[int, int]:
@@ -31,11 +28,7 @@ def test_drill_restores_everything_up_to_the_backup(tmp_path: Path) -> None:
     data = tmp_path / "data"
     wallet = Wallet.generate()
     with _app(data) as client:
-        client.post(
-            f"/admin/wallets/{wallet.address}/credit",
-            json={"amount": 1000, "reference": "r"},
-            headers={"authorization": f"Bearer {TOKEN}"},
-        )
+        _fund(client, wallet, 1000)
         assert [_bet(client, wallet, 10) for _ in range(5)] == [202] * 5
         saved = backup(data / "tapgate.db", tmp_path / "backups", keep=5)  # while serving
         assert [_bet(client, wallet, 10) for _ in range(2)] == [202] * 2
@@ -72,23 +65,27 @@ def test_restore_keeps_the_old_database_and_refuses_while_locked(tmp_path: Path)
         restore(junk, data / "tapgate.db", data / "lock")
 
 
-def test_cli_backup_keeps_the_newest(tmp_path: Path) -> None:
-    """tapgate backup --keep 2 leaves the two newest checked copies."""
+def test_cli_backup_keeps_the_newest_and_restore_obeys_the_lock(tmp_path: Path) -> None:
+    """tapgate backup --keep 2 leaves the two newest copies; restore waits for the lock."""
     data = tmp_path / "data"
     with _app(data):
         pass
-    env = {"TAPGATE_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"}
     made = []
     for _ in range(3):
-        run = subprocess.run(
-            [sys.executable, "-m", "gateway", "backup", "--keep", "2"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        run = tapgate("backup", "--keep", "2", data=data)
         assert run.returncode == 0, run.stderr
         made.append(Path(run.stdout.strip()))
     assert sorted((data / "backups").glob("tapgate-*.db")) == sorted(made[1:])
     assert not list((data / "backups").glob(".*partial"))
+    fd = hold_lock(data / "lock")
+    try:
+        refused = tapgate("restore", str(made[-1]), data=data)
+    finally:
+        os.close(fd)
+    assert refused.returncode == 1 and "stop the gateway" in refused.stderr
+    done = tapgate("restore", str(made[-1]), data=data)
+    assert done.returncode == 0, done.stderr
+    assert "kept at" in done.stdout
+    assert tapgate("check", data=data).returncode == 0
+    bad = tapgate("restore", str(tmp_path / "missing.db"), data=data)
+    assert bad.returncode == 1 and "refused" in bad.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import orjson
@@ -14,14 +12,23 @@ from gateway.app import create_app
 from gateway.client import Wallet, bet_body
 from gateway.config import Settings
 from gateway.ops.check import run_check
+from tests.gatewayproc import tapgate
 
 TOKEN = "t" * 20
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _app(tmp_path: Path) -> TestClient:
     settings = Settings.from_env({"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_ADMIN_TOKEN": TOKEN})
     return TestClient(create_app(settings), client=("127.0.0.1", 5000))
+
+
+def _fund(client: TestClient, wallet: Wallet, amount: int) -> None:
+    r = client.post(
+        f"/admin/wallets/{wallet.address}/credit",
+        json={"amount": amount, "reference": f"r-{wallet.address[:8]}"},
+        headers={"authorization": f"Bearer {TOKEN}"},
+    )
+    assert r.status_code == 200, r.text
 
 
 def _bet(client: TestClient, wallet: Wallet, amount: int) -> int:
@@ -38,11 +45,7 @@ def test_readyz_follows_the_database(tmp_path: Path) -> None:
             "status": "ready",
             "checks": {"writer": "ok", "database": "ok"},
         }
-        client.post(
-            f"/admin/wallets/{wallet.address}/credit",
-            json={"amount": 1000, "reference": "r"},
-            headers={"authorization": f"Bearer {TOKEN}"},
-        )
+        _fund(client, wallet, 1000)
         writer = client.app.runtime.writer  # type: ignore[attr-defined]
         ((pages,),) = client.portal.call(writer.execute, "PRAGMA page_count")
         client.portal.call(writer.execute, f"PRAGMA max_page_count = {pages}")
@@ -73,35 +76,16 @@ def test_check_passes_then_catches_a_forged_balance(tmp_path: Path) -> None:
     """tapgate check passes on a healthy database and fails, exit 1, on a forged balance."""
     wallet = Wallet.generate()
     with _app(tmp_path) as client:
-        client.post(
-            f"/admin/wallets/{wallet.address}/credit",
-            json={"amount": 1000, "reference": "r"},
-            headers={"authorization": f"Bearer {TOKEN}"},
-        )
+        _fund(client, wallet, 1000)
         assert _bet(client, wallet, 100) == 202
     report = run_check(tmp_path / "tapgate.db")
     assert report.ok, report.failed
     assert "ledger invariants" in report.passed
-    env = {"TAPGATE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    run = subprocess.run(
-        [sys.executable, "-m", "gateway", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    run = tapgate("check", data=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     with sqlite3.connect(tmp_path / "tapgate.db") as conn:
         conn.execute("UPDATE accounts SET balance = balance + 1 WHERE id = ?", (wallet.address,))
-    run = subprocess.run(
-        [sys.executable, "-m", "gateway", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    run = tapgate("check", data=tmp_path)
     assert run.returncode == 1
     assert "FAILED  ledger invariants" in run.stdout
 

@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.gatewayproc import ADMIN_TOKEN, ROOT, GatewayProcess
-
-
-def tapgate(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, tapgate
 
 
 def test_keygen_credit_bet_show(gateway: GatewayProcess, tmp_path: Path) -> None:

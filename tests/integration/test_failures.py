@@ -7,8 +7,6 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 
@@ -17,7 +15,7 @@ import orjson
 import pytest
 
 from gateway.client import Wallet
-from tests.gatewayproc import ROOT, GatewayProcess, signed
+from tests.gatewayproc import GatewayProcess, signed, tapgate
 from tests.load import Outcomes, check_database, drive, stored_bets
 
 MakeGateway = Callable[..., GatewayProcess]
@@ -258,15 +256,9 @@ def test_sigterm_under_load_leaves_nothing_unknown(make_gateway: MakeGateway) ->
 def test_second_server_on_same_data_refused(make_gateway: MakeGateway) -> None:
     """A second serve on a locked data directory exits non-zero and says why."""
     gw = make_gateway().start()
-    second = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", "--port", "0"],
-        env=gw.env(),
-        cwd=ROOT,
-        capture_output=True,
-        timeout=30,
-    )
+    second = tapgate("serve", "--port", "0", env=gw.env())
     assert second.returncode != 0
-    assert b"locked" in second.stderr
+    assert "locked" in second.stderr
     with gw.client() as c:
         assert c.get("/healthz").status_code == 200
 
@@ -274,15 +266,9 @@ def test_second_server_on_same_data_refused(make_gateway: MakeGateway) -> None:
 def test_bad_setting_fails_fast(make_gateway: MakeGateway) -> None:
     """A bad TAPGATE_* value stops start-up with a message naming the variable."""
     gw = make_gateway({"TAPGATE_BATCH_MAX": "many"})
-    run = subprocess.run(
-        [sys.executable, "-m", "gateway", "serve", "--port", "0"],
-        env=gw.env(),
-        cwd=ROOT,
-        capture_output=True,
-        timeout=30,
-    )
+    run = tapgate("serve", "--port", "0", env=gw.env())
     assert run.returncode == 2
-    assert b"TAPGATE_BATCH_MAX" in run.stderr
+    assert "TAPGATE_BATCH_MAX" in run.stderr
 
 
 def test_verify_thread_mode_accepts_and_refuses(make_gateway: MakeGateway) -> None:
