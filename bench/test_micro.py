@@ -191,3 +191,51 @@ def test_whole_request(
 
     assert loop.run_until_complete(one()) == 202
     benchmark(lambda: loop.run_until_complete(one()))
+
+
+@pytest.mark.parametrize("routing", ["raw", "starlette"])
+@pytest.mark.benchmark(group="hot route dispatch: raw ASGI vs Starlette routing (422 path)")
+def test_route_dispatch(
+    benchmark: Any, runtime: tuple[asyncio.AbstractEventLoop, Runtime], routing: str
+) -> None:
+    """What the lean raw-ASGI route saves: the same handler, with and without Starlette."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from gateway.http.bets import PlaceBet
+    from gateway.http.context import RequestContext
+
+    loop, rt = runtime
+    handler = PlaceBet(rt.admission, frozenset({"BTC-USD"}), rt.metrics)
+    inner: Any = handler
+    if routing == "starlette":
+        inner = Starlette(routes=[Route("/api/bets", handler, methods=["POST"])])
+    app = RequestContext(inner, (), rt.metrics)
+    body = b'{"unknown": 1}'
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/bets",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"14")],
+        "client": ("127.0.0.1", 5000),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def many() -> int:
+        status = 0
+        for _ in range(100):
+            sent: list[dict[str, Any]] = []
+
+            async def send(message: dict[str, Any], sent: list[dict[str, Any]] = sent) -> None:
+                sent.append(message)
+
+            await app(dict(scope), receive, send)
+            status = int(sent[0]["status"])
+        return status
+
+    assert loop.run_until_complete(many()) == 422
+    benchmark(lambda: loop.run_until_complete(many()))
