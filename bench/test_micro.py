@@ -97,14 +97,50 @@ async def _start(rt: Runtime) -> None:
     rt.start()
 
 
-@pytest.mark.parametrize("size", [1, 10, 100, 256, 1000])
-@pytest.mark.benchmark(group="writer: flush one batch of N bets (synchronous=FULL)")
-def test_flush_batch(
-    benchmark: Any, runtime: tuple[asyncio.AbstractEventLoop, Runtime], size: int
-) -> None:
+@pytest.fixture
+def funded(runtime: tuple[asyncio.AbstractEventLoop, Runtime]) -> Wallet:
     loop, rt = runtime
     wallet = Wallet.generate()
     loop.run_until_complete(rt.writer.credit(wallet.address, 10**15, "bench", 0))
+    return wallet
+
+
+async def _post(app: Any, body: bytes) -> int:
+    """One POST /api/bets through ``app`` in process; the response status."""
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/api/bets",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 5000),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return int(sent[0]["status"])
+
+
+@pytest.mark.parametrize("size", [1, 10, 100, 256, 1000])
+@pytest.mark.benchmark(group="writer: flush one batch of N bets (synchronous=FULL)")
+def test_flush_batch(
+    benchmark: Any,
+    runtime: tuple[asyncio.AbstractEventLoop, Runtime],
+    funded: Wallet,
+    size: int,
+) -> None:
+    loop, rt = runtime
+    wallet = funded
     counter = itertools.count()
 
     def batch() -> list[PendingBet]:
@@ -148,46 +184,18 @@ def test_flush_batch(
 
 @pytest.mark.benchmark(group="one request through the ASGI app (in-process)")
 def test_whole_request(
-    benchmark: Any, runtime: tuple[asyncio.AbstractEventLoop, Runtime], tmp_path: Path
+    benchmark: Any, runtime: tuple[asyncio.AbstractEventLoop, Runtime], funded: Wallet
 ) -> None:
     from gateway.http.bets import PlaceBet
     from gateway.http.context import RequestContext
 
     loop, rt = runtime
-    wallet = Wallet.generate()
-    loop.run_until_complete(rt.writer.credit(wallet.address, 10**15, "bench", 0))
     app = RequestContext(PlaceBet(rt.admission, frozenset({"BTC-USD"}), rt.metrics), (), rt.metrics)
 
     async def one() -> int:
-        body = orjson.dumps(
-            bet_body(
-                wallet,
-                market="BTC-USD",
-                cell_id="cell-1-2",
-                amount=1,
-                timestamp=int(time.time() * 1000),
-            )
-        )
-        scope = {
-            "type": "http",
-            "method": "POST",
-            "path": "/api/bets",
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-            "client": ("127.0.0.1", 5000),
-        }
-        sent: list[dict[str, Any]] = []
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            sent.append(message)
-
-        await app(scope, receive, send)
-        return int(sent[0]["status"])
+        now = int(time.time() * 1000)
+        body = bet_body(funded, market="BTC-USD", cell_id="cell-1-2", amount=1, timestamp=now)
+        return await _post(app, orjson.dumps(body))
 
     assert loop.run_until_complete(one()) == 202
     benchmark(lambda: loop.run_until_complete(one()))
@@ -211,30 +219,10 @@ def test_route_dispatch(
     if routing == "starlette":
         inner = Starlette(routes=[Route("/api/bets", handler, methods=["POST"])])
     app = RequestContext(inner, (), rt.metrics)
-    body = b'{"unknown": 1}'
-    scope = {
-        "type": "http",
-        "method": "POST",
-        "path": "/api/bets",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", b"14")],
-        "client": ("127.0.0.1", 5000),
-    }
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
 
     async def many() -> int:
-        status = 0
-        for _ in range(100):
-            sent: list[dict[str, Any]] = []
-
-            async def send(message: dict[str, Any], sent: list[dict[str, Any]] = sent) -> None:
-                sent.append(message)
-
-            await app(dict(scope), receive, send)
-            status = int(sent[0]["status"])
+        statuses = {await _post(app, b'{"unknown": 1}') for _ in range(100)}
+        (status,) = statuses
         return status
 
     assert loop.run_until_complete(many()) == 422
