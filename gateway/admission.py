@@ -1,9 +1,10 @@
 """The bet admission pipeline, in the documented order.
 
 validate (done by the caller) -> per-address bucket -> timestamp window -> signature
--> replay lookup -> per-wallet bucket -> market checks -> balance reservation
--> enqueue -> await commit. Any refusal after the reservation releases it (the writer
-does that for refusals at commit time).
+-> replay lookup -> per-wallet bucket -> market checks (breaker, pricing, open cell,
+min_multiplier) -> exposure and balance reservations -> enqueue -> await commit. Any
+refusal after the reservations releases them (the writer does that for refusals at
+commit time).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastpath import TokenBuckets
 from gateway.accounts import Accounts
 from gateway.config import Settings
 from gateway.errors import Rejection
+from gateway.market.service import Markets
 from gateway.protocol import BetRequest, check_window, format_multiplier, verify
 from gateway.recent import RecentBets
 from gateway.store.writer import PendingBet, Writer
@@ -54,8 +56,10 @@ class Admission:
         address_buckets: TokenBuckets,
         wallet_buckets: TokenBuckets,
         clock: Callable[[], float],
+        markets: Markets,
         verifier: BatchVerifier | None = None,
     ) -> None:
+        self.markets = markets
         self.settings = settings
         self.accounts = accounts
         self.recent = recent
@@ -104,14 +108,6 @@ class Admission:
         if wait:
             raise rate_limited("wallet", s.wallet_burst, self._wallet_window, wait)
 
-        multiplier = s.fixed_multiplier
-        minimum = bet.min_multiplier_hundredths
-        if minimum is not None and minimum > multiplier:
-            raise Rejection(
-                "multiplier_below_minimum",
-                f"the cell pays {format_multiplier(multiplier)}, "
-                f"below min_multiplier {bet.min_multiplier}",
-            )
         writer = self.writer
         if not writer.accepting:
             raise Rejection(
@@ -119,7 +115,23 @@ class Admission:
                 "the gateway is shutting down or its writer is not running",
                 retry_after=1.0,
             )
-        self.accounts.reserve(bet.wallet, bet.amount)
+        market = self.markets[bet.market]
+        multiplier = market.quote(bet.row, bet.col, now_ms)
+        minimum = bet.min_multiplier_hundredths
+        if minimum is not None and minimum > multiplier:
+            raise Rejection(
+                "multiplier_below_minimum",
+                f"the cell pays {format_multiplier(multiplier)}, "
+                f"below min_multiplier {bet.min_multiplier}",
+            )
+        payout = bet.amount * multiplier // 100
+        book = market.book
+        book.reserve(bet.wallet, bet.row, bet.col, bet.amount, payout)
+        try:
+            self.accounts.reserve(bet.wallet, bet.amount)
+        except Rejection:
+            book.release(bet.wallet, bet.row, bet.col, bet.amount, payout)
+            raise
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         pending = PendingBet(
             bet,
@@ -130,6 +142,7 @@ class Admission:
         )
         if not writer.submit(pending, self.clock()):
             self.accounts.release(bet.wallet, bet.amount)
+            book.release(bet.wallet, bet.row, bet.col, bet.amount, payout)
             raise Rejection("overloaded", "the bet queue is full", retry_after=1.0)
         self.recent.begin(key, message, future)
         return await future, pending.bet_id, False

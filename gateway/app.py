@@ -7,19 +7,39 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.types import Receive, Scope, Send
+from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.config import Settings
 from gateway.errors import Rejection
-from gateway.http.api import routes
+from gateway.http import api, markets
 from gateway.http.bets import PlaceBet
 from gateway.http.context import RequestContext, request_id
 from gateway.http.errors import send_rejection
 from gateway.http.responses import http_exception, rejection_response
+from gateway.http.stream import stream
 from gateway.metrics import Metrics
 from gateway.runtime import Runtime, open_runtime
 
-__all__ = ["TapgateApp", "create_app"]
+__all__ = ["CORS_EXPOSED_HEADERS", "CORS_REQUEST_HEADERS", "TapgateApp", "create_app"]
+
+# Only what the API uses: browsers get no grant for anything else.
+CORS_REQUEST_HEADERS = [
+    "content-type",
+    "x-request-id",
+    "x-tapgate-wallet",
+    "x-tapgate-timestamp",
+    "x-tapgate-signature",
+]
+CORS_EXPOSED_HEADERS = [
+    "location",
+    "retry-after",
+    "ratelimit",
+    "ratelimit-policy",
+    "idempotent-replayed",
+    "x-request-id",
+]
 
 
 class TapgateApp:
@@ -31,11 +51,21 @@ class TapgateApp:
         self.metrics = Metrics()
         self._place_bet: PlaceBet | None = None
         self.starlette = Starlette(
-            routes=routes,
+            routes=[*api.routes, *markets.routes, WebSocketRoute("/api/stream", stream)],
             lifespan=self._lifespan,
             exception_handlers={Rejection: rejection_response, HTTPException: http_exception},
         )
-        self._asgi = RequestContext(self._dispatch, settings.trusted_proxies, self.metrics)
+        inner: ASGIApp = self._dispatch
+        if settings.cors_origins:
+            inner = CORSMiddleware(
+                inner,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=CORS_REQUEST_HEADERS,
+                expose_headers=CORS_EXPOSED_HEADERS,
+                max_age=600,
+            )
+        self._asgi = RequestContext(inner, settings.trusted_proxies, self.metrics)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
@@ -68,7 +98,7 @@ class TapgateApp:
         self.runtime = runtime
         app.state.runtime = runtime
         self._place_bet = PlaceBet(
-            runtime.admission, frozenset(self.settings.markets), self.metrics
+            runtime.admission, frozenset(self.settings.symbols), self.metrics
         )
         try:
             yield

@@ -54,6 +54,10 @@ def _serve(args: argparse.Namespace) -> int:
         log_level="warning",
         timeout_graceful_shutdown=30,
         backlog=4096,
+        ws="websockets",
+        ws_max_size=4096,  # the stream takes only small subscribe messages
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
     )
     server = uvicorn.Server(config)
     server.run()
@@ -144,7 +148,7 @@ def _check(args: argparse.Namespace) -> int:
     from gateway.ops.check import run_check
 
     settings = _settings_or_exit()
-    report = run_check(settings.db_path)
+    report = run_check(settings.db_path, settings.markets)
     for name in report.passed:
         print(f"ok      {name}")
     for problem in report.failed:

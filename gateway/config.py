@@ -13,17 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.protocol import parse_multiplier
+from gateway.errors import ConfigError
+from gateway.market.config import MarketConfig, market_configs
 
-__all__ = ["ConfigError", "Network", "Settings"]
+__all__ = ["ConfigError", "MarketConfig", "Network", "Settings"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _MARKET_RE = re.compile(r"^[A-Z0-9]{1,12}-[A-Z0-9]{1,12}$")
-
-
-class ConfigError(ValueError):
-    """A ``TAPGATE_*`` variable has a value the gateway cannot run with."""
 
 
 def _networks(name: str, raw: str) -> tuple[Network, ...]:
@@ -89,8 +86,7 @@ class Settings:
     """Everything the gateway reads from its environment."""
 
     data_dir: Path = Path("var")
-    markets: tuple[str, ...] = ("BTC-USD", "ETH-USD")
-    fixed_multiplier: int = 190
+    markets: tuple[MarketConfig, ...] = (MarketConfig("BTC-USD"), MarketConfig("ETH-USD"))
     receive_window_ms: int = 5000
     future_skew_ms: int = 1000
     address_rate: float = 100.0
@@ -117,6 +113,19 @@ class Settings:
     bench_verify_only: bool = False
     verify_thread: bool = False
     switch_interval_ms: float = 1.0
+    feed_rate: float = 100.0
+    feed_burst: float = 200.0
+    stream_rate: float = 2.0
+    stream_burst: float = 10.0
+    resolve_interval_ms: int = 100
+    settle_batch: int = 500
+    stream_buffer: int = 256
+    stream_max_connections: int = 1000
+    cors_origins: tuple[str, ...] = ()
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(m.symbol for m in self.markets)
 
     @property
     def db_path(self) -> Path:
@@ -136,12 +145,6 @@ class Settings:
                 raise ConfigError(f"TAPGATE_MARKETS: {market!r} is not a symbol like BTC-USD")
         if len(set(markets)) != len(markets):
             raise ConfigError("TAPGATE_MARKETS: a market is listed twice")
-        try:
-            multiplier = parse_multiplier(r.text("TAPGATE_FIXED_MULTIPLIER", "1.90"))
-        except ValueError as exc:
-            raise ConfigError(f"TAPGATE_FIXED_MULTIPLIER: {exc}") from exc
-        if multiplier < 101:
-            raise ConfigError("TAPGATE_FIXED_MULTIPLIER: must be at least 1.01")
         synchronous = r.text("TAPGATE_SYNCHRONOUS", "FULL").upper()
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigError(f"TAPGATE_SYNCHRONOUS: {synchronous!r} is not FULL or NORMAL")
@@ -150,8 +153,7 @@ class Settings:
             raise ConfigError(f"TAPGATE_LOG_LEVEL: {log_level!r} is not debug/info/warning/error")
         return cls(
             data_dir=Path(r.text("TAPGATE_DATA_DIR", "var")),
-            markets=markets,
-            fixed_multiplier=multiplier,
+            markets=market_configs(r.env, markets),
             receive_window_ms=r.integer("TAPGATE_RECEIVE_WINDOW_MS", 5000, 100, 600_000),
             future_skew_ms=r.integer("TAPGATE_FUTURE_SKEW_MS", 1000, 0, 60_000),
             address_rate=r.number("TAPGATE_ADDRESS_RATE", 100.0, 0.01, 1e7),
@@ -180,6 +182,15 @@ class Settings:
             bench_verify_only=r.flag("TAPGATE_BENCH_VERIFY_ONLY", False),
             verify_thread=r.flag("TAPGATE_VERIFY_THREAD", False),
             switch_interval_ms=r.number("TAPGATE_SWITCH_INTERVAL_MS", 1.0, 0.1, 100.0),
+            feed_rate=r.number("TAPGATE_FEED_RATE", 100.0, 0.01, 1e7),
+            feed_burst=r.number("TAPGATE_FEED_BURST", 200.0, 1.0, 1e7),
+            stream_rate=r.number("TAPGATE_STREAM_RATE", 2.0, 0.01, 1e7),
+            stream_burst=r.number("TAPGATE_STREAM_BURST", 10.0, 1.0, 1e7),
+            resolve_interval_ms=r.integer("TAPGATE_RESOLVE_INTERVAL_MS", 100, 5, 60_000),
+            settle_batch=r.integer("TAPGATE_SETTLE_BATCH", 500, 1, 1000),
+            stream_buffer=r.integer("TAPGATE_STREAM_BUFFER", 256, 1, 100_000),
+            stream_max_connections=r.integer("TAPGATE_STREAM_MAX_CONNECTIONS", 1000, 1, 1_000_000),
+            cors_origins=_origins(r.text("TAPGATE_CORS_ORIGINS", "")),
         )
 
 
@@ -196,3 +207,19 @@ def _admin_token(r: _Reader) -> str | None:
     if token and len(token) < 16:
         raise ConfigError("TAPGATE_ADMIN_TOKEN: must be at least 16 characters")
     return token or None
+
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    """Allowed browser origins, exactly as browsers send them (scheme://host[:port])."""
+    out = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not _ORIGIN.fullmatch(part):
+            raise ConfigError(f"TAPGATE_CORS_ORIGINS: {part!r} is not an origin like https://a.b")
+        out.append(part)
+    return tuple(out)

@@ -1,8 +1,15 @@
-"""Rejections: the error codes of the wire protocol, raised anywhere, rendered by ``http/``."""
+"""Errors: bad configuration, and rejections carrying the wire protocol's error codes.
+
+Rejections are raised anywhere and rendered by ``http/`` alone.
+"""
 
 from __future__ import annotations
 
-__all__ = ["Rejection"]
+__all__ = ["ConfigError", "Rejection"]
+
+
+class ConfigError(ValueError):
+    """A ``TAPGATE_*`` variable has a value the gateway cannot run with."""
 
 
 class Rejection(Exception):

@@ -111,3 +111,43 @@ class Metrics:
             ["implementation"],
             registry=r,
         )
+        self.ticks = Counter(
+            "tapgate_ticks_total",
+            "Price ticks by market and result (accepted, rejected)",
+            ["market", "result"],
+            registry=r,
+        )
+        self.breaker_state = Gauge(
+            "tapgate_market_breaker_state",
+            "Circuit breaker state per market: 0 normal, 1 warning, 2 critical",
+            ["market"],
+            registry=r,
+        )
+        self.feed_age = Gauge(
+            "tapgate_market_feed_age_seconds",
+            "Time since the market's last committed tick (+Inf before the first)",
+            ["market"],
+            registry=r,
+        )
+        self.liability = Gauge(
+            "tapgate_market_open_liability_minor_units",
+            "Sum of potential payouts of the market's open and queued bets",
+            ["market"],
+            registry=r,
+        )
+        self.bets_resolved = Counter(
+            "tapgate_bets_resolved_total", "Bets settled, by outcome", ["outcome"], registry=r
+        )
+        self.payout = Counter(
+            "tapgate_payout_minor_units_total",
+            "Payouts and refunds credited to wallets by settlement",
+            registry=r,
+        )
+        self.stream_connections = Gauge(
+            "tapgate_stream_connections", "Open WebSocket stream connections", registry=r
+        )
+        self.stream_dropped = Counter(
+            "tapgate_stream_slow_consumers_total",
+            "Stream connections closed because their buffer filled up",
+            registry=r,
+        )

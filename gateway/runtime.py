@@ -16,6 +16,10 @@ from gateway.accounts import Accounts
 from gateway.admission import Admission
 from gateway.config import Settings
 from gateway.http.auth import Limiter
+from gateway.market.book import OpenBet
+from gateway.market.hub import Hub
+from gateway.market.market import Market
+from gateway.market.service import Markets, market_from_history
 from gateway.metrics import Metrics
 from gateway.recent import RecentBets
 from gateway.store.database import open_checkpointer, open_reader, prepare
@@ -51,18 +55,24 @@ class Runtime:
     admin_limits: Limiter
     connections: tuple[aiosqlite.Connection, ...]
     metrics: Metrics
+    markets: Markets
+    hub: Hub
+    feed_limits: Limiter
+    stream_limits: Limiter
     housekeeping: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         if self.admission.verifier is not None:
             self.admission.verifier.start()
         self.writer.start()
+        self.markets.start()
         self.housekeeping = asyncio.get_running_loop().create_task(
             self._housekeep(), name="tapgate-housekeeping"
         )
 
     async def close(self) -> None:
-        """Refuse new bets, commit the queued ones, then close the database."""
+        """Stop feeds and resolver, refuse new bets, commit the queued ones, close the database."""
+        await self.markets.stop()
         await self.writer.stop()
         if self.admission.verifier is not None:
             self.admission.verifier.stop()
@@ -81,7 +91,13 @@ class Runtime:
         while True:
             await asyncio.sleep(interval)
             now = time.time()
-            for limiter in (self.bet_limits, self.read_limits, self.admin_limits):
+            for limiter in (
+                self.bet_limits,
+                self.read_limits,
+                self.admin_limits,
+                self.feed_limits,
+                self.stream_limits,
+            ):
                 limiter.address.prune(now)
                 limiter.wallet.prune(now)
             self.recent.prune(int(now * 1000))
@@ -90,6 +106,35 @@ class Runtime:
             except aiosqlite.Error as exc:
                 log.warning("checkpoint_failed", error=str(exc))
             self.writer.request_checkpoint()
+
+
+async def _load_markets(settings: Settings, reader: Reader) -> list[Market]:
+    """Each market as the database left it: recent ticks, open bets, operator halts."""
+    halts = await reader.halts()
+    out = []
+    for cfg in settings.markets:
+        open_bets = await reader.open_bets(cfg.symbol)
+        parsed = []
+        for bet_id, wallet, cell, amount, payout in open_bets:
+            _, row, col = str(cell).split("-")
+            parsed.append(OpenBet(int(bet_id), str(wallet), int(row), int(col), amount, payout))
+        oldest = min((b.col for b in parsed), default=None)
+        since = 2**62 if oldest is None else oldest * cfg.column_ms
+        history = await reader.market_history(cfg.symbol, since, cfg.vol_window)
+        market = market_from_history(cfg, history)
+        for bet in parsed:
+            market.book.load_open(bet)
+        market.breaker.halted = halts.get(cfg.symbol)
+        out.append(market)
+        log.info(
+            "market_loaded",
+            market=cfg.symbol,
+            feed=cfg.feed,
+            ticks=len(market.ticks),
+            open_bets=len(parsed),
+            halted=market.breaker.halted,
+        )
+    return out
 
 
 async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Runtime:
@@ -132,7 +177,20 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         next_batch_id=state.next_batch_id,
         metrics=metrics,
     )
+    hub = Hub(settings.stream_buffer)
+    markets = Markets(
+        await _load_markets(settings, reader),
+        writer,
+        accounts,
+        hub,
+        metrics,
+        resolve_interval_ms=settings.resolve_interval_ms,
+        settle_batch=settings.settle_batch,
+    )
+    writer.on_committed = markets.committed
+    writer.on_refused = markets.refused
     metrics.queue_depth.set_function(writer.queue.__len__)
+    metrics.stream_connections.set_function(hub.__len__)
     metrics.fastpath.labels(fastpath.IMPLEMENTATION).set(1)
     s = settings
     bet_limits = _limiter(
@@ -147,6 +205,7 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         bet_limits.address,
         bet_limits.wallet,
         loop.time,
+        markets,
         verifier,
     )
     runtime = Runtime(
@@ -165,6 +224,19 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         ),
         connections=(reader_conn, checkpoint_conn),
         metrics=metrics,
+        markets=markets,
+        hub=hub,
+        feed_limits=_limiter(
+            "feed", s.feed_rate, s.feed_burst, s.feed_rate, s.feed_burst, s.bucket_max_keys
+        ),
+        stream_limits=_limiter(
+            "stream",
+            s.stream_rate,
+            s.stream_burst,
+            s.stream_rate,
+            s.stream_burst,
+            s.bucket_max_keys,
+        ),
     )
     log.info(
         "started",

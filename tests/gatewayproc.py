@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -14,8 +15,61 @@ from typing import Any
 import httpx
 
 from gateway.client import Wallet, bet_body
+from gateway.config import Settings
+from gateway.runtime import Runtime
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+
+# Markets for tests that are not about markets: ten-minute columns open for an hour and a
+# quiet simulated feed, so ``TEST_ROW`` in the column after next is open and priced for
+# the whole life of a test gateway (tests/market/ use sub-second settings instead).
+COLUMN_MS = 600_000
+TEST_ROW = 650
+TEST_MARKET_ENV = {
+    "TAPGATE_MARKET_TICK_INTERVAL_MS": "50",
+    "TAPGATE_MARKET_MIN_TICKS": "10",
+    "TAPGATE_MARKET_RECOVER_MS": "200",
+    "TAPGATE_MARKET_COLUMN_MS": str(COLUMN_MS),
+    "TAPGATE_MARKET_LOCK_AHEAD_MS": "1000",
+    "TAPGATE_MARKET_HORIZON_MS": "3600000",
+    "TAPGATE_MARKET_SIM_START_PRICE": "6500000",
+    "TAPGATE_MARKET_SIM_VOLATILITY": "0.3",
+    "TAPGATE_MARKET_BAND": "10000",
+    "TAPGATE_MARKET_GRID_ROWS": "3",
+}
+
+
+def test_settings(data_dir: Path, **env: str) -> Settings:
+    """In-process settings with TEST_MARKET_ENV (``env`` adds TAPGATE_* values)."""
+    return Settings.from_env({**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(data_dir), **env})
+
+
+async def markets_priced(rt: Runtime, timeout: float = 10.0) -> None:
+    """Wait until an in-process runtime's markets are priced and their breakers normal."""
+    deadline = time.monotonic() + timeout
+    while not all(m.table and m.breaker.state == 0 for m in rt.markets):
+        if time.monotonic() > deadline:
+            raise AssertionError("markets did not become ready")
+        await asyncio.sleep(0.02)
+
+
+def client_markets_priced(client: Any, timeout: float = 10.0) -> None:
+    """The same through a Starlette TestClient."""
+    deadline = time.monotonic() + timeout
+    while True:
+        markets = client.get("/api/markets").json()["markets"]
+        if all(m["priced"] and m["breaker"]["state"] == 0 for m in markets):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("markets did not become ready")
+        time.sleep(0.02)
+
+
+def open_cell() -> str:
+    """A cell of TEST_MARKET_ENV that takes bets now."""
+    return f"cell-{TEST_ROW}-{int(time.time() * 1000) // COLUMN_MS + 2}"
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,7 +80,7 @@ def tapgate(
 
     ``env`` replaces the environment (default: a bare one); ``data`` sets TAPGATE_DATA_DIR.
     """
-    run_env = dict(env) if env is not None else {"PATH": "/usr/bin:/bin"}
+    run_env = dict(env) if env is not None else {"PATH": "/usr/bin:/bin", **TEST_MARKET_ENV}
     for key in ("COVERAGE_PROCESS_START", "COVERAGE_FILE"):
         if key in os.environ:
             run_env.setdefault(key, os.environ[key])
@@ -67,6 +121,7 @@ class GatewayProcess:
         for key in ("TAPGATE_NO_EXTENSIONS", "TAPGATE_REQUIRE_EXTENSIONS"):
             if key in os.environ:
                 env[key] = os.environ[key]
+        env.update(TEST_MARKET_ENV)
         env.update(
             TAPGATE_DATA_DIR=str(self.data_dir),
             TAPGATE_ADMIN_TOKEN=ADMIN_TOKEN,
@@ -75,7 +130,7 @@ class GatewayProcess:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 20.0) -> GatewayProcess:
+    def start(self, timeout: float = 20.0, markets_ready: bool = True) -> GatewayProcess:
         self.port = free_port()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -91,7 +146,9 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.logs()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200 and (
+                    not markets_ready or self.markets_ready()
+                ):
                     return self
             except httpx.TransportError:
                 pass
@@ -106,6 +163,16 @@ class GatewayProcess:
         code = self.proc.wait(timeout)
         self.proc = None
         return code
+
+    def markets_ready(self) -> bool:
+        """Every market priced and its breaker normal."""
+        markets = httpx.get(f"{self.url}/api/markets", timeout=0.5).json()["markets"]
+        return all(m["priced"] and m["breaker"]["state"] == 0 for m in markets)
+
+    def quote(self, market: str, cell: str) -> str:
+        """The multiplier the grid offers for ``cell`` now."""
+        grid = httpx.get(f"{self.url}/api/markets/{market}/grid", timeout=5).json()
+        return next(c["multiplier"] for c in grid["cells"] if c["cell_id"] == cell)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -135,6 +202,6 @@ class GatewayProcess:
 
 def signed(wallet: Wallet, **overrides: Any) -> dict[str, Any]:
     """A valid signed bet body; overrides go into the signed values."""
-    fields: dict[str, Any] = {"market": "BTC-USD", "cell_id": "cell-100-200", "amount": 100}
+    fields: dict[str, Any] = {"market": "BTC-USD", "cell_id": open_cell(), "amount": 100}
     fields.update(overrides)
     return bet_body(wallet, **fields)

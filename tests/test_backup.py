@@ -12,7 +12,7 @@ from gateway.client import Wallet
 from gateway.lockfile import DataDirLocked, hold_lock
 from gateway.ops.backup import BackupError, backup, restore
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import tapgate
+from tests.gatewayproc import client_markets_priced, tapgate
 from tests.test_ops import _app, _bet, _fund
 
 
@@ -28,6 +28,7 @@ def test_drill_restores_everything_up_to_the_backup(tmp_path: Path) -> None:
     data = tmp_path / "data"
     wallet = Wallet.generate()
     with _app(data) as client:
+        client_markets_priced(client)
         _fund(client, wallet, 1000)
         assert [_bet(client, wallet, 10) for _ in range(5)] == [202] * 5
         saved = backup(data / "tapgate.db", tmp_path / "backups", keep=5)  # while serving
@@ -36,6 +37,7 @@ def test_drill_restores_everything_up_to_the_backup(tmp_path: Path) -> None:
         Path(f"{data / 'tapgate.db'}{suffix}").unlink(missing_ok=True)
     assert restore(saved, data / "tapgate.db", data / "lock") is None
     with _app(data) as client:
+        client_markets_priced(client)
         assert client.get("/readyz").status_code == 200
         assert _bet(client, wallet, 10) == 202
         runtime = client.app.runtime  # type: ignore[attr-defined]

@@ -27,8 +27,14 @@ def test_defaults() -> None:
         ("TAPGATE_SYNCHRONOUS", "OFF"),
         ("TAPGATE_MARKETS", "btc"),
         ("TAPGATE_MARKETS", "BTC-USD,BTC-USD"),
-        ("TAPGATE_FIXED_MULTIPLIER", "1.0"),
-        ("TAPGATE_FIXED_MULTIPLIER", "0.90"),
+        ("TAPGATE_MARKET_MIN_MULTIPLIER", "1.0"),
+        ("TAPGATE_MARKET_BTC_USD_MAX_MULTIPLIER", "0.90"),
+        ("TAPGATE_MARKET_BAND", "0"),
+        ("TAPGATE_MARKET_ETH_USD_FEED", "kraken"),
+        ("TAPGATE_MARKET_ORACLE_KEY", "not-a-key"),
+        ("TAPGATE_MARKET_HOUSE_EDGE_BPS", "-1"),
+        ("TAPGATE_MARKET_SIM_VOLATILITY", "high"),
+        ("TAPGATE_CORS_ORIGINS", "*"),
         ("TAPGATE_TRUSTED_PROXIES", "10.0.0.0/8,nonsense"),
         ("TAPGATE_ADMIN_TOKEN", "short"),
         ("TAPGATE_REQUIRE_EXTENSIONS", "maybe"),
@@ -39,6 +45,30 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
     """Each bad value fails with a message naming its variable."""
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"TAPGATE_MARKET_LOCK_AHEAD_MS": "70000"}, "LOCK_AHEAD_MS / HORIZON_MS"),
+        ({"TAPGATE_MARKET_BTC_USD_FEED": "external"}, "TAPGATE_MARKET_BTC_USD_ORACLE_KEY"),
+        ({"TAPGATE_MARKET_MIN_BET": "10", "TAPGATE_MARKET_MAX_BET": "5"}, "MIN_BET / MAX_BET"),
+        ({"TAPGATE_MARKET_MIN_TICKS": "500"}, "MIN_TICKS / VOL_WINDOW"),
+        ({"TAPGATE_MARKET_MIN_MULTIPLIER": "5.00", "TAPGATE_MARKET_MAX_MULTIPLIER": "2.00"}, "MIN"),
+    ],
+)
+def test_inconsistent_market_settings_fail_fast(env: dict[str, str], named: str) -> None:
+    """Settings that contradict each other name the market's variables."""
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)
+
+
+def test_market_settings_per_symbol_override_the_shared_ones() -> None:
+    """TAPGATE_MARKET_<SYMBOL>_<NAME> beats TAPGATE_MARKET_<NAME>, which beats the default."""
+    settings = Settings.from_env({"TAPGATE_MARKET_BAND": "50", "TAPGATE_MARKET_ETH_USD_BAND": "7"})
+    bands = {m.symbol: m.band for m in settings.markets}
+    assert bands == {"BTC-USD": 50, "ETH-USD": 7}
+    assert settings.markets[0].column_ms == 5000
 
 
 def test_token_from_file(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from gateway.app import create_app
 from gateway.client import Wallet, bet_body
 from gateway.config import Settings
 from gateway.metrics import Metrics
+from tests.gatewayproc import TEST_MARKET_ENV, client_markets_priced, open_cell
 
 
 def test_fresh_registry_per_instance() -> None:
@@ -27,22 +28,23 @@ def test_fresh_registry_per_instance() -> None:
 def test_bet_traffic_moves_metrics(tmp_path: Path) -> None:
     """A placed bet, a refusal and a group commit show up in the app's registry."""
     settings = Settings.from_env(
-        {"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_ADMIN_TOKEN": "t" * 20}
+        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_ADMIN_TOKEN": "t" * 20}
     )
     app = create_app(settings)
     wallet = Wallet.generate()
     with TestClient(app, client=("127.0.0.1", 5000)) as client:
+        client_markets_priced(client)
         r = client.post(
             f"/admin/wallets/{wallet.address}/credit",
             json={"amount": 500, "reference": "m1"},
             headers={"authorization": "Bearer " + "t" * 20},
         )
         assert r.status_code == 200
-        body = orjson.dumps(bet_body(wallet, market="BTC-USD", cell_id="cell-1-1", amount=200))
+        body = orjson.dumps(bet_body(wallet, market="BTC-USD", cell_id=open_cell(), amount=200))
         headers = {"content-type": "application/json"}
         assert client.post("/api/bets", content=body, headers=headers).status_code == 202
         assert client.post("/api/bets", content=body, headers=headers).status_code == 202
-        poor = bet_body(wallet, market="BTC-USD", cell_id="cell-1-1", amount=400)
+        poor = bet_body(wallet, market="BTC-USD", cell_id=open_cell(), amount=400)
         assert (
             client.post("/api/bets", content=orjson.dumps(poor), headers=headers).status_code == 409
         )
@@ -62,7 +64,7 @@ def test_bet_traffic_moves_metrics(tmp_path: Path) -> None:
 
 def test_metrics_refused_outside_allowlist(tmp_path: Path) -> None:
     """/metrics answers only the admin allowlist."""
-    settings = Settings.from_env({"TAPGATE_DATA_DIR": str(tmp_path)})
+    settings = Settings.from_env({**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path)})
     with TestClient(create_app(settings), client=("192.0.2.1", 5000)) as client:
         r = client.get("/metrics")
     assert r.status_code == 403

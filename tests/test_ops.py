@@ -12,13 +12,15 @@ from gateway.app import create_app
 from gateway.client import Wallet, bet_body
 from gateway.config import Settings
 from gateway.ops.check import run_check
-from tests.gatewayproc import tapgate
+from tests.gatewayproc import TEST_MARKET_ENV, client_markets_priced, open_cell, tapgate
 
 TOKEN = "t" * 20
 
 
 def _app(tmp_path: Path) -> TestClient:
-    settings = Settings.from_env({"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_ADMIN_TOKEN": TOKEN})
+    settings = Settings.from_env(
+        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_ADMIN_TOKEN": TOKEN}
+    )
     return TestClient(create_app(settings), client=("127.0.0.1", 5000))
 
 
@@ -32,7 +34,7 @@ def _fund(client: TestClient, wallet: Wallet, amount: int) -> None:
 
 
 def _bet(client: TestClient, wallet: Wallet, amount: int) -> int:
-    body = orjson.dumps(bet_body(wallet, market="BTC-USD", cell_id="cell-1-1", amount=amount))
+    body = orjson.dumps(bet_body(wallet, market="BTC-USD", cell_id=open_cell(), amount=amount))
     r = client.post("/api/bets", content=body, headers={"content-type": "application/json"})
     return r.status_code
 
@@ -41,9 +43,10 @@ def test_readyz_follows_the_database(tmp_path: Path) -> None:
     """/readyz is 503 while writes fail and 200 again once one succeeds."""
     wallet = Wallet.generate()
     with _app(tmp_path) as client:
+        client_markets_priced(client)
         assert client.get("/readyz").json() == {
             "status": "ready",
-            "checks": {"writer": "ok", "database": "ok"},
+            "checks": {"writer": "ok", "database": "ok", "feeds": "ok"},
         }
         _fund(client, wallet, 1000)
         writer = client.app.runtime.writer  # type: ignore[attr-defined]
@@ -64,6 +67,7 @@ def test_readyz_when_the_writer_stopped(tmp_path: Path) -> None:
     """A stopped writer makes /readyz 503 and bets 503."""
     wallet = Wallet.generate()
     with _app(tmp_path) as client:
+        client_markets_priced(client)
         runtime = client.app.runtime  # type: ignore[attr-defined]
         client.portal.call(runtime.writer.stop)
         r = client.get("/readyz")
@@ -76,6 +80,7 @@ def test_check_passes_then_catches_a_forged_balance(tmp_path: Path) -> None:
     """tapgate check passes on a healthy database and fails, exit 1, on a forged balance."""
     wallet = Wallet.generate()
     with _app(tmp_path) as client:
+        client_markets_priced(client)
         _fund(client, wallet, 1000)
         assert _bet(client, wallet, 100) == 202
     report = run_check(tmp_path / "tapgate.db")

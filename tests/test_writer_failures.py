@@ -15,21 +15,25 @@ from gateway.errors import Rejection
 from gateway.protocol import parse_bet
 from gateway.runtime import open_runtime
 from gateway.store.invariants import ledger_violations
+from tests.gatewayproc import TEST_MARKET_ENV, markets_priced, open_cell
 
 
 def _bet(wallet: Wallet, amount: int, nonce: str):  # type: ignore[no-untyped-def]
-    body = bet_body(wallet, market="BTC-USD", cell_id="cell-1-1", amount=amount, nonce=nonce)
+    body = bet_body(wallet, market="BTC-USD", cell_id=open_cell(), amount=amount, nonce=nonce)
     return parse_bet(orjson.dumps(body), {"BTC-USD"})
 
 
 def test_failed_commit_refuses_whole_batch_then_recovers(tmp_path: Path) -> None:
     """When COMMIT cannot write, every bet of the batch gets 503 and nothing is kept."""
-    settings = Settings.from_env({"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_BATCH_WAIT_MS": "20"})
+    settings = Settings.from_env(
+        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_BATCH_WAIT_MS": "20"}
+    )
     wallets = [Wallet.generate() for _ in range(3)]
 
     async def scenario() -> None:
         rt = await open_runtime(settings)
         rt.start()
+        await markets_priced(rt)
         try:
             for w in wallets:
                 await rt.writer.credit(w.address, 1000, f"d-{w.address[:8]}", 0)
@@ -83,7 +87,7 @@ def test_require_extensions_refuses_pure_python(
 
     monkeypatch.setattr(fastpath, "IMPLEMENTATION", "py")
     settings = Settings.from_env(
-        {"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_REQUIRE_EXTENSIONS": "1"}
+        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_REQUIRE_EXTENSIONS": "1"}
     )
     with pytest.raises(RuntimeError, match="compiled fastpath"):
         asyncio.run(open_runtime(settings))
@@ -93,6 +97,7 @@ def test_writer_checkpoint_lets_the_wal_restart(tmp_path: Path) -> None:
     """Groups written after a background checkpoint are copied by the writer: the WAL restarts."""
     settings = Settings.from_env(
         {
+            **TEST_MARKET_ENV,
             "TAPGATE_DATA_DIR": str(tmp_path),
             "TAPGATE_BATCH_WAIT_MS": "0",
             "TAPGATE_CHECKPOINT_INTERVAL_S": "3600",
@@ -115,6 +120,7 @@ def test_writer_checkpoint_lets_the_wal_restart(tmp_path: Path) -> None:
     async def scenario() -> tuple[int, int]:
         rt = await open_runtime(settings)
         rt.start()
+        await markets_priced(rt)
         try:
             await rt.writer.credit(wallet.address, 10**6, "d", 0)
             await place(rt, 50, "a")
@@ -135,12 +141,15 @@ def test_flusher_bug_refuses_instead_of_hanging(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """If the flusher itself breaks, waiting bets are refused and new ones get 503 at once."""
-    settings = Settings.from_env({"TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_BATCH_WAIT_MS": "5"})
+    settings = Settings.from_env(
+        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_BATCH_WAIT_MS": "5"}
+    )
     wallet = Wallet.generate()
 
     async def scenario() -> list[object]:
         rt = await open_runtime(settings)
         rt.start()
+        await markets_priced(rt)
         try:
             await rt.writer.credit(wallet.address, 1000, "d", 0)
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
-import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,7 +13,7 @@ from starlette.routing import Route
 from gateway.errors import Rejection
 from gateway.http.auth import require_admin, require_admin_address, signed_wallet
 from gateway.http.body import check_json_content_type, read_body
-from gateway.http.responses import JSON
+from gateway.http.responses import JSON, json_object
 from gateway.runtime import Runtime
 
 __all__ = ["routes"]
@@ -49,11 +47,19 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """503 while the gateway cannot take bets: writer stopped, or its last write failed."""
+    """503 while the gateway cannot take bets: writer stopped, its last write failed, or a
+    market's price feed is stale (no tick for its critical feed age)."""
     rt = _runtime(request)
+    now_ms = int(time.time() * 1000)
+    stale = [
+        m.symbol
+        for m in rt.markets
+        if (age := m.feed_age_ms(now_ms)) is None or age >= m.cfg.feed_critical_ms
+    ]
     checks = {
         "writer": "ok" if rt.writer.alive else "not running",
         "database": "ok" if rt.writer.last_error is None else "last write failed (see logs)",
+        "feeds": "ok" if not stale else "stale: " + ", ".join(stale),
     }
     ready = all(value == "ok" for value in checks.values())
     return JSON(
@@ -141,7 +147,7 @@ async def credit_wallet(request: Request) -> Response:
     body = await read_body(
         request.receive, None if declared is None else declared.encode(), _MAX_ADMIN_BODY
     )
-    data = _json_object(body)
+    data = json_object(body)
     for key in data:
         if key not in ("amount", "reference"):
             raise _invalid(str(key)[:64], "unknown field")
@@ -157,16 +163,6 @@ async def credit_wallet(request: Request) -> Response:
         {"wallet": wallet, "amount": amount, "reference": reference, "balance": balance},
         headers=headers,
     )
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise Rejection("malformed_json", "body is not valid JSON") from exc
-    if type(data) is not dict:
-        raise Rejection("malformed_json", "body must be a JSON object")
-    return data
 
 
 routes = [

@@ -7,7 +7,7 @@ import ipaddress
 import time
 from collections.abc import Sequence
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 
 from fastpath import TokenBuckets
 from gateway.admission import rate_limited
@@ -36,8 +36,8 @@ class Limiter:
                 f"{self.name}-{policy}", buckets.burst, buckets.burst / buckets.rate, wait
             )
 
-    def by_address(self, request: Request, now: float) -> None:
-        self._take(self.address, "address", client_key(request.scope), now)
+    def by_address(self, conn: HTTPConnection, now: float) -> None:
+        self._take(self.address, "address", client_key(conn.scope), now)
 
     def by_wallet(self, wallet: str, now: float) -> None:
         self._take(self.wallet, "wallet", wallet, now)

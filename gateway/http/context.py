@@ -80,7 +80,9 @@ class RequestContext:
             await send(message)
 
         metrics = self.metrics
-        metrics.in_flight.inc()
+        http = scope["type"] == "http"
+        if http:  # a stream connection is not a request in flight
+            metrics.in_flight.inc()
         begun = time.perf_counter()
         try:
             await self.app(scope, receive, send_with_headers)
@@ -94,8 +96,8 @@ class RequestContext:
                 rid,
             )
         finally:
-            metrics.in_flight.dec()
-            if scope["type"] == "http":
+            if http:
+                metrics.in_flight.dec()
                 route = _route(scope)
                 metrics.request_seconds.labels(route).observe(time.perf_counter() - begun)
                 metrics.requests.labels(route, str(status)).inc()

@@ -29,6 +29,7 @@ STATUS: dict[str, int] = {
     "nonce_reused": 409,
     "pricing_unavailable": 409,
     "reference_conflict": 409,
+    "tick_rejected": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "invalid_field": 422,

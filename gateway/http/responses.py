@@ -13,7 +13,7 @@ from gateway.errors import Rejection
 from gateway.http.context import request_id
 from gateway.http.errors import STATUS, error_body, rejection_headers
 
-__all__ = ["JSON", "http_exception", "rejection_response"]
+__all__ = ["JSON", "http_exception", "json_object", "rejection_response"]
 
 
 class JSON(Response):
@@ -21,6 +21,17 @@ class JSON(Response):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A request body that must be one JSON object (400 ``malformed_json`` otherwise)."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Rejection("malformed_json", "body is not valid JSON") from exc
+    if type(data) is not dict:
+        raise Rejection("malformed_json", "body must be a JSON object")
+    return data
 
 
 def rejection_response(request: Request, exc: Exception) -> Response:

@@ -2,15 +2,19 @@
 
 Runs on a read-only connection, so it is safe while the gateway serves (WAL readers do not
 block the writer). Checks: SQLite's integrity and foreign keys, the ledger invariants, and
-that no API query scans the bets table in full.
+that no API query scans the bets table in full, and that no bet is left unresolved long
+after its window and grace.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gateway.market.config import MarketConfig
 from gateway.store.invariants import ledger_violations
 from gateway.store.reader import QUERIES
 
@@ -21,7 +25,11 @@ _EXAMPLE_PARAMS: dict[str, tuple[object, ...]] = {
     "wallet_open": ("0" * 64,),
     "wallet_bets": ("0" * 64, 1, None, None, 1),
     "wallet_nonce": ("0" * 64, "n"),
+    "open_bets": ("BTC-USD",),
 }
+# How long after its window and grace an open bet counts as overdue (the resolver runs
+# every TAPGATE_RESOLVE_INTERVAL_MS; a minute leaves room for a restart).
+OVERDUE_SLACK_MS = 60_000
 
 
 @dataclass
@@ -34,7 +42,23 @@ class CheckReport:
         return not self.failed
 
 
-def run_check(db_path: Path) -> CheckReport:
+def _overdue(conn: sqlite3.Connection, markets: Sequence[MarketConfig], now_ms: int) -> list[str]:
+    """Open bets whose window and grace ended long ago: the resolver is not keeping up."""
+    out = []
+    for cfg in markets:
+        rows = conn.execute(QUERIES["open_bets"], (cfg.symbol,))
+        for bet_id, _wallet, cell, _amount, _payout in rows:
+            end = (int(str(cell).rsplit("-", 1)[1]) + 1) * cfg.column_ms
+            if end + cfg.grace_ms + OVERDUE_SLACK_MS < now_ms:
+                out.append(f"bet {bet_id} ({cfg.symbol} {cell}) is still open")
+                if len(out) >= 10:
+                    return out
+    return out
+
+
+def run_check(
+    db_path: Path, markets: Sequence[MarketConfig] = (), now_ms: int | None = None
+) -> CheckReport:
     """Every check, each recorded as passed or failed with its details."""
     report = CheckReport()
     if not db_path.exists():
@@ -52,6 +76,8 @@ def run_check(db_path: Path) -> CheckReport:
             plan = [r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, _EXAMPLE_PARAMS[name])]
             scans.extend(f"{name}: {step}" for step in plan if step.startswith("SCAN"))
         _record(report, "API queries use indexes", scans)
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        _record(report, "no bet unresolved past its window", _overdue(conn, markets, now))
     except sqlite3.DatabaseError as exc:
         report.failed.append(f"database: {exc}")
     finally:

@@ -30,6 +30,10 @@ QUERIES = {
         "AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR nonce = ?4) ORDER BY id DESC LIMIT ?5"
     ),
     "wallet_nonce": _SELECT_BET + " WHERE wallet = ? AND nonce = ?",
+    "open_bets": (
+        "SELECT id, wallet, cell_id, amount, potential_payout FROM bets "
+        "WHERE market = ? AND status = 'accepted' ORDER BY id"
+    ),
 }
 
 
@@ -88,6 +92,25 @@ class Reader:
             "SELECT coalesce(max(id), 0), coalesce(max(batch_id), 0) FROM bets"
         )
         return StartState(balances, recent, int(max_bet) + 1, int(max_batch) + 1)
+
+    async def market_history(self, market: str, since_ms: int, last: int) -> list[Any]:
+        """Ticks (seq, price, ts) from ``since_ms`` on, and at least the ``last`` ones."""
+        rows = await self.conn.execute_fetchall(
+            "SELECT seq, price, ts FROM ticks WHERE market = ? AND ts >= ? "
+            "UNION SELECT * FROM (SELECT seq, price, ts FROM ticks WHERE market = ? "
+            "ORDER BY seq DESC LIMIT ?) ORDER BY seq",
+            (market, since_ms, market, last),
+        )
+        return list(rows)
+
+    async def open_bets(self, market: str) -> list[Any]:
+        """(id, wallet, cell_id, amount, potential_payout) of the market's open bets."""
+        rows = await self.conn.execute_fetchall(QUERIES["open_bets"], (market,))
+        return list(rows)
+
+    async def halts(self) -> dict[str, str]:
+        rows = await self.conn.execute_fetchall("SELECT market, reason FROM market_halts")
+        return {str(m): str(r) for m, r in rows}
 
     async def bet(self, bet_id: int) -> dict[str, Any] | None:
         rows = list(await self.conn.execute_fetchall(QUERIES["bet"], (bet_id,)))

@@ -5,7 +5,9 @@ Invariants live in the database as well as in the code:
 - balances move only through ledger rows (the ``ledger_apply`` trigger), and ledger
   rows are immutable; each (txn, account) is posted at most once (UNIQUE);
 - a nonce is used once per wallet for ever (UNIQUE (wallet, nonce));
-- a bet's status moves only from accepted to won, lost or void.
+- a bet's status moves only from accepted to won, lost or void, and only by inserting its
+  one settlement, whose payout must match the bet (v2);
+- ticks only increase in seq and source timestamp per market, and never change (v2).
 
 Indexes on ``bets`` are few on purpose: every index keyed by wallet takes an insert at a
 random place per bet, and those pages are what each group commit and checkpoint write.
@@ -89,7 +91,72 @@ BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# v2: markets. Ticks (immutable, strictly increasing per market), settlements (one per bet;
+# inserting one moves the bet's status), operator halts, and an index of open bets.
+_V2 = """
+CREATE TABLE ticks (
+    market      TEXT NOT NULL,
+    seq         INTEGER NOT NULL CHECK (typeof(seq) = 'integer' AND seq > 0),
+    price       INTEGER NOT NULL CHECK (typeof(price) = 'integer' AND price > 0),
+    ts          INTEGER NOT NULL CHECK (typeof(ts) = 'integer'),
+    received_at INTEGER NOT NULL,
+    source      TEXT NOT NULL CHECK (source IN ('sim', 'oracle')),
+    signature   TEXT,
+    PRIMARY KEY (market, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX ticks_ts ON ticks (market, ts);
+
+CREATE TRIGGER ticks_increase BEFORE INSERT ON ticks
+WHEN EXISTS (SELECT 1 FROM ticks WHERE market = NEW.market AND seq >= NEW.seq)
+  OR EXISTS (SELECT 1 FROM ticks WHERE market = NEW.market AND ts >= NEW.ts)
+BEGIN
+    SELECT RAISE(ABORT, 'ticks must increase in seq and ts');
+END;
+CREATE TRIGGER ticks_immutable_update BEFORE UPDATE ON ticks
+BEGIN
+    SELECT RAISE(ABORT, 'ticks are immutable');
+END;
+
+CREATE TABLE settlements (
+    bet_id     INTEGER PRIMARY KEY REFERENCES bets (id),
+    outcome    TEXT NOT NULL CHECK (outcome IN ('won', 'lost', 'void')),
+    payout     INTEGER NOT NULL CHECK (typeof(payout) = 'integer' AND payout >= 0),
+    tick_seq   INTEGER,
+    settled_at INTEGER NOT NULL
+);
+
+CREATE TRIGGER settlements_match_bet BEFORE INSERT ON settlements
+WHEN NEW.payout <> (
+    SELECT CASE NEW.outcome WHEN 'won' THEN potential_payout WHEN 'void' THEN amount ELSE 0 END
+      FROM bets WHERE id = NEW.bet_id)
+BEGIN
+    SELECT RAISE(ABORT, 'settlement payout does not match the bet');
+END;
+CREATE TRIGGER settlements_apply AFTER INSERT ON settlements
+BEGIN
+    UPDATE bets SET status = NEW.outcome WHERE id = NEW.bet_id AND status = 'accepted';
+    SELECT RAISE(ABORT, 'bet is not open') WHERE changes() = 0;
+END;
+CREATE TRIGGER settlements_immutable BEFORE UPDATE ON settlements
+BEGIN
+    SELECT RAISE(ABORT, 'settlements are immutable');
+END;
+CREATE TRIGGER bets_status_needs_settlement BEFORE UPDATE OF status ON bets
+WHEN NOT EXISTS (SELECT 1 FROM settlements WHERE bet_id = NEW.id AND outcome = NEW.status)
+BEGIN
+    SELECT RAISE(ABORT, 'a bet status changes only through its settlement');
+END;
+
+CREATE INDEX bets_open ON bets (market, id) WHERE status = 'accepted';
+
+CREATE TABLE market_halts (
+    market    TEXT PRIMARY KEY,
+    reason    TEXT NOT NULL,
+    halted_at INTEGER NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

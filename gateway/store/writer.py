@@ -183,7 +183,11 @@ class Writer:
         next_bet_id: int,
         next_batch_id: int,
         metrics: Metrics,
+        on_committed: Callable[[list[PendingBet]], None] = lambda bets: None,
+        on_refused: Callable[[PendingBet], None] = lambda bet: None,
     ) -> None:
+        self.on_committed = on_committed
+        self.on_refused = on_refused
         self.path = path
         self.synchronous = synchronous
         self.queue = queue
@@ -336,13 +340,16 @@ class Writer:
         self.last_error = None
         if skipped:
             receipts = self._receipts(batch, skipped)
+        committed = []
         for bet, receipt in zip(batch, receipts, strict=True):
             if bet.bet_id in skipped:
                 self._refuse(bet, Rejection("nonce_reused", "this wallet already used this nonce"))
                 continue
             self.accounts.settle_debit(bet.wallet, bet.amount)
             self.recent.committed(bet.key, receipt, bet.request.timestamp)
+            committed.append(bet)
             _resolve(bet.future, receipt)
+        self.on_committed(committed)
         self.metrics.batch_size.observe(len(batch))
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
 
@@ -376,6 +383,7 @@ class Writer:
 
     def _refuse(self, bet: PendingBet, rejection: Rejection) -> None:
         self.accounts.release(bet.wallet, bet.amount)
+        self.on_refused(bet)
         self.recent.forget(bet.key)
         _resolve(bet.future, rejection)
 
@@ -390,6 +398,11 @@ class Writer:
             if replayed:
                 return self.accounts.balance(wallet), True
             return self.accounts.credit(wallet, amount), False
+
+    async def transaction(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work(connection, *args)`` inside one write transaction, after any group."""
+        async with self.lock:
+            return await self.call(_in_transaction, work, args)
 
     async def execute(self, sql: str, *params: Any) -> list[Any]:
         """One statement on the writer connection (operator tools, tests)."""
@@ -419,6 +432,10 @@ def _write_bets(
         return skipped
 
     return _transaction(conn, work)
+
+
+def _in_transaction(conn: sqlite3.Connection, work: Callable[..., T], args: tuple[Any, ...]) -> T:
+    return _transaction(conn, lambda: work(conn, *args))
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from gateway.client import Wallet
+from gateway.protocol import parse_multiplier
 from tests.gatewayproc import GatewayProcess, signed
 
 
@@ -40,15 +41,17 @@ def rich(gateway: GatewayProcess) -> Wallet:
 
 def test_accepted_bet_returns_receipt(gateway: GatewayProcess, rich: Wallet) -> None:
     """A valid bet gets 202 with Location and the documented receipt fields."""
-    body = signed(rich, amount=250, min_multiplier="1.50")
+    body = signed(rich, amount=250, min_multiplier="1.10")
+    quoted = gateway.quote("BTC-USD", body["cell_id"])
     r = post(gateway, body)
     assert r.status_code == 202, r.text
     data = r.json()
     assert r.headers["location"] == f"/api/bets/{data['bet_id']}"
     assert "idempotent-replayed" not in r.headers
     assert data["wallet"] == rich.address and data["amount"] == 250
-    assert data["multiplier"] == "1.90"
-    assert data["potential_payout"] == 250 * 190 // 100
+    # the gateway's own price, as its grid publishes it (re-priced at every 50 ms tick)
+    assert abs(parse_multiplier(data["multiplier"]) - parse_multiplier(quoted)) <= 5
+    assert data["potential_payout"] == 250 * parse_multiplier(data["multiplier"]) // 100
     assert data["status"] == "accepted"
     assert isinstance(data["accepted_at"], int)
     assert data["balance"] <= 1_000_000 - 250
@@ -181,7 +184,7 @@ def test_insufficient_funds_is_409(gateway: GatewayProcess) -> None:
 def test_min_multiplier_above_price_is_409(gateway: GatewayProcess, rich: Wallet) -> None:
     """A min_multiplier above the gateway's price is refused, and nothing is debited."""
     assert_error(
-        post(gateway, signed(rich, min_multiplier="2.00")), 409, "multiplier_below_minimum"
+        post(gateway, signed(rich, min_multiplier="99.00")), 409, "multiplier_below_minimum"
     )
 
 

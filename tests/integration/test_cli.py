@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, tapgate
+from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, open_cell, tapgate
 
 
 def test_keygen_credit_bet_show(gateway: GatewayProcess, tmp_path: Path) -> None:
@@ -34,7 +34,7 @@ def test_keygen_credit_bet_show(gateway: GatewayProcess, tmp_path: Path) -> None
     assert json.loads(credit.stdout)["balance"] == 1000
 
     bet = tapgate(
-        "bet", "--key", str(key), "--cell", "cell-5-6", "--amount", "100", "--url", gateway.url
+        "bet", "--key", str(key), "--cell", open_cell(), "--amount", "100", "--url", gateway.url
     )
     assert bet.returncode == 0, bet.stdout
     receipt = json.loads(bet.stdout)
@@ -45,7 +45,7 @@ def test_keygen_credit_bet_show(gateway: GatewayProcess, tmp_path: Path) -> None
     assert [b["bet_id"] for b in json.loads(show.stdout)["bets"]] == [receipt["bet_id"]]
 
     refused = tapgate(
-        "bet", "--key", str(key), "--cell", "cell-5-6", "--amount", "5000", "--url", gateway.url
+        "bet", "--key", str(key), "--cell", open_cell(), "--amount", "5000", "--url", gateway.url
     )
     assert refused.returncode == 1
     assert json.loads(refused.stdout)["error"]["code"] == "insufficient_funds"

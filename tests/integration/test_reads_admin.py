@@ -34,7 +34,9 @@ def test_wallet_summary(gateway: GatewayProcess, player: Wallet) -> None:
     assert data["balance"] == 10_000 - sum(100 + i for i in range(5))
     assert data["open_bets"] == 5
     assert data["open_stake"] == sum(100 + i for i in range(5))
-    assert data["open_exposure"] == sum((100 + i) * 190 // 100 for i in range(5))
+    bets = read(gateway, player, f"/api/wallets/{player.address}/bets").json()["bets"]
+    assert data["open_exposure"] == sum(b["potential_payout"] for b in bets)
+    assert data["open_exposure"] > data["open_stake"]
 
 
 def test_bet_lookup_and_other_wallet_404(gateway: GatewayProcess, player: Wallet) -> None:

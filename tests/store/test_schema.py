@@ -123,12 +123,49 @@ def test_bad_bet_rows_refused(db: sqlite3.Connection, over: dict[str, object]) -
         _bet(db, **over)
 
 
-def test_status_moves_only_from_accepted(db: sqlite3.Connection) -> None:
-    """accepted -> won is allowed once; won -> lost is refused."""
+def _settle(db: sqlite3.Connection, outcome: str, payout: int, bet_id: int = 1) -> None:
+    db.execute(
+        "INSERT INTO settlements (bet_id, outcome, payout, settled_at) VALUES (?, ?, ?, 0)",
+        (bet_id, outcome, payout),
+    )
+
+
+def test_status_moves_only_through_one_settlement(db: sqlite3.Connection) -> None:
+    """A settlement moves accepted -> won; a second one, or a bare status update, is refused."""
     _bet(db)
-    db.execute("UPDATE bets SET status = 'won' WHERE id = 1")
+    with pytest.raises(sqlite3.IntegrityError, match="only through its settlement"):
+        db.execute("UPDATE bets SET status = 'won' WHERE id = 1")
+    payout = db.execute("SELECT potential_payout FROM bets WHERE id = 1").fetchone()[0]
+    _settle(db, "won", payout)
+    assert db.execute("SELECT status FROM bets WHERE id = 1").fetchone() == ("won",)
+    with pytest.raises(sqlite3.IntegrityError):
+        _settle(db, "lost", 0)
     with pytest.raises(sqlite3.IntegrityError, match="status"):
         db.execute("UPDATE bets SET status = 'lost' WHERE id = 1")
+
+
+@pytest.mark.parametrize(("outcome", "payout"), [("won", 1), ("void", 0), ("lost", 5)])
+def test_settlement_payout_must_match_the_bet(
+    db: sqlite3.Connection, outcome: str, payout: int
+) -> None:
+    """won pays the potential payout, void the stake, lost nothing; anything else is refused."""
+    _bet(db)
+    with pytest.raises(sqlite3.IntegrityError, match="does not match"):
+        _settle(db, outcome, payout)
+    assert db.execute("SELECT status FROM bets WHERE id = 1").fetchone() == ("accepted",)
+
+
+def test_ticks_only_increase(db: sqlite3.Connection) -> None:
+    """Per market, a tick's seq and timestamp must exceed the last; ticks never change."""
+    insert = "INSERT INTO ticks VALUES (?, ?, ?, ?, 0, 'sim', NULL)"
+    db.execute(insert, ("BTC-USD", 5, 100, 1000))
+    db.execute(insert, ("ETH-USD", 1, 100, 10))  # another market has its own sequence
+    for seq, ts in ((5, 2000), (4, 2000), (6, 1000), (6, 999)):
+        with pytest.raises(sqlite3.IntegrityError, match="increase|UNIQUE"):
+            db.execute(insert, ("BTC-USD", seq, 100, ts))
+    db.execute(insert, ("BTC-USD", 6, 101, 1001))
+    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+        db.execute("UPDATE ticks SET price = 1 WHERE seq = 6")
 
 
 def test_newer_schema_refused(tmp_path: Path) -> None:
@@ -148,6 +185,7 @@ def test_api_queries_use_indexes(db: sqlite3.Connection) -> None:
         "wallet_open": (W,),
         "wallet_bets": (W, 10, None, None, 5),
         "wallet_nonce": (W, "n"),
+        "open_bets": ("BTC-USD",),
     }
     assert set(params) == set(QUERIES)
     for name, sql in QUERIES.items():

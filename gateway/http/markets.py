@@ -1,0 +1,146 @@
+"""Market routes: public market and grid reads, oracle tick ingestion, operator halts."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import Rejection
+from gateway.http.auth import require_admin, require_admin_address
+from gateway.http.body import check_json_content_type, read_body
+from gateway.http.responses import JSON, json_object
+from gateway.market.feed import Tick, tick_message
+from gateway.market.market import Market
+from gateway.protocol import verify
+from gateway.runtime import Runtime
+
+__all__ = ["routes"]
+
+MAX_TICKS = 100
+_MAX_TICK_BODY = 64 * 1024
+_MAX_HALT_BODY = 1024
+_SIGNATURE = re.compile(r"[0-9a-f]{128}")
+_TICK_FIELDS = frozenset(("seq", "price", "ts", "signature"))
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _market(rt: Runtime, request: Request) -> Market:
+    symbol = request.path_params["market"]
+    if symbol not in rt.markets.markets:
+        raise Rejection("not_found", "no such market")
+    return rt.markets[symbol]
+
+
+def _invalid(field: str, message: str) -> Rejection:
+    return Rejection("invalid_field", f"{field}: {message}", field=field)
+
+
+async def list_markets(request: Request) -> Response:
+    rt = _runtime(request)
+    rt.read_limits.by_address(request, time.time())
+    now_ms = int(time.time() * 1000)
+    return JSON({"server_time_ms": now_ms, "markets": [m.summary(now_ms) for m in rt.markets]})
+
+
+async def market_grid(request: Request) -> Response:
+    rt = _runtime(request)
+    rt.read_limits.by_address(request, time.time())
+    market = _market(rt, request)
+    now_ms = int(time.time() * 1000)
+    return JSON({"server_time_ms": now_ms, **market.grid(now_ms)})
+
+
+async def _body(request: Request, limit: int) -> dict[str, Any]:
+    check_json_content_type(request.headers.get("content-type", "").encode("latin-1"))
+    declared = request.headers.get("content-length")
+    body = await read_body(request.receive, None if declared is None else declared.encode(), limit)
+    return json_object(body)
+
+
+def _integer(item: dict[str, Any], field: str, low: int, high: int) -> int:
+    value = item.get(field)
+    if type(value) is not int or not low <= value <= high:
+        raise _invalid(field, f"must be a JSON integer from {low} to {high}")
+    return value
+
+
+def _ticks(market: Market, data: dict[str, Any]) -> list[tuple[Tick, str | None]]:
+    """Parse and verify a batch of oracle ticks; any bad tick refuses the batch."""
+    for key in data:
+        if key != "ticks":
+            raise _invalid(str(key)[:64], "unknown field")
+    items = data.get("ticks")
+    if type(items) is not list or not 1 <= len(items) <= MAX_TICKS:
+        raise _invalid("ticks", f"must be a list of 1 to {MAX_TICKS} ticks")
+    oracle = market.cfg.oracle_key
+    if market.cfg.feed != "external" or oracle is None:
+        raise Rejection("tick_rejected", f"{market.symbol} uses the simulated feed")
+    out: list[tuple[Tick, str | None]] = []
+    for item in items:
+        if type(item) is not dict:
+            raise _invalid("ticks", "each tick must be an object")
+        for name in item:
+            if name not in _TICK_FIELDS:
+                raise _invalid(str(name)[:64], "unknown field")
+        seq = _integer(item, "seq", 1, 2**62)
+        price = _integer(item, "price", 1, 10**15)
+        ts = _integer(item, "ts", 0, 10**15)
+        signature = item.get("signature")
+        if type(signature) is not str or not _SIGNATURE.fullmatch(signature):
+            raise _invalid("signature", "must be 128 lowercase hex digits")
+        verify(oracle, tick_message(market.symbol, seq, price, ts), signature)
+        out.append((Tick(seq, price, ts), signature))
+    return out
+
+
+async def post_ticks(request: Request) -> Response:
+    """Oracle ticks: admin address allowlist, then each tick's oracle signature."""
+    rt = _runtime(request)
+    require_admin_address(request, rt.settings.admin_allow, rt.feed_limits)
+    market = _market(rt, request)
+    ticks = _ticks(market, await _body(request, _MAX_TICK_BODY))
+    accepted = await rt.markets.ingest(market.symbol, ticks, "oracle")
+    return JSON({"market": market.symbol, "accepted": len(accepted), "last_seq": accepted[-1].seq})
+
+
+async def halt_market(request: Request) -> Response:
+    rt = _runtime(request)
+    s = rt.settings
+    require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
+    market = _market(rt, request)
+    data = await _body(request, _MAX_HALT_BODY)
+    for key in data:
+        if key != "reason":
+            raise _invalid(str(key)[:64], "unknown field")
+    reason = data.get("reason")
+    if type(reason) is not str or not 1 <= len(reason) <= 200 or not reason.isprintable():
+        raise _invalid("reason", "must be 1-200 printable characters")
+    await rt.markets.halt(market.symbol, reason)
+    return JSON(market.summary(int(time.time() * 1000)))
+
+
+async def resume_market(request: Request) -> Response:
+    rt = _runtime(request)
+    s = rt.settings
+    require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
+    market = _market(rt, request)
+    await rt.markets.halt(market.symbol, None)
+    return JSON(market.summary(int(time.time() * 1000)))
+
+
+routes = [
+    Route("/api/markets", list_markets, methods=["GET"]),
+    Route("/api/markets/{market}/grid", market_grid, methods=["GET"]),
+    Route("/admin/markets/{market}/ticks", post_ticks, methods=["POST"]),
+    Route("/admin/markets/{market}/halt", halt_market, methods=["POST"]),
+    Route("/admin/markets/{market}/resume", resume_market, methods=["POST"]),
+]

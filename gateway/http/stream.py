@@ -1,0 +1,141 @@
+"""``/api/stream``: the WebSocket that pushes ticks, grids, breaker changes and bet results.
+
+Protocol (docs/FRONTEND.md): after the handshake the server sends ``hello``, then public
+events for every market. A client that sends
+``{"op": "subscribe", "wallet", "timestamp", "signature"}`` signed over
+``tapgate:subscribe:v1\\n<wallet>\\n<timestamp>`` also gets that wallet's bet results.
+The handshake is refused (HTTP 403) for an ``Origin`` outside the CORS allowlist, over the
+per-address handshake rate, or beyond the connection cap. A client that falls
+``TAPGATE_STREAM_BUFFER`` messages behind is closed with code 1013.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from typing import Any
+
+import orjson
+import structlog
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from gateway.errors import Rejection
+from gateway.market.hub import Subscriber
+from gateway.protocol import check_window, verify
+from gateway.runtime import Runtime
+
+__all__ = ["stream", "subscribe_message"]
+
+log = structlog.get_logger("tapgate.stream")
+
+SLOW_CONSUMER = 1013
+_WALLET = re.compile(r"[0-9a-f]{64}")
+_SIGNATURE = re.compile(r"[0-9a-f]{128}")
+
+
+def subscribe_message(wallet: str, timestamp: int) -> bytes:
+    return f"tapgate:subscribe:v1\n{wallet}\n{timestamp}".encode()
+
+
+def _error(code: str, message: str) -> str:
+    return orjson.dumps({"type": "error", "code": code, "message": message}).decode()
+
+
+def _handshake_refusal(rt: Runtime, websocket: WebSocket) -> str | None:
+    s = rt.settings
+    origin = websocket.headers.get("origin")
+    if origin is not None and origin not in s.cors_origins:
+        return "origin not allowed"
+    if len(rt.hub) >= s.stream_max_connections:
+        return "too many stream connections"
+    try:
+        rt.stream_limits.by_address(websocket, time.time())
+    except Rejection as exc:
+        return exc.message
+    return None
+
+
+def _subscribe(rt: Runtime, sub: Subscriber, data: dict[str, Any]) -> str:
+    """Check a subscribe message; return the wallet or raise Rejection."""
+    wallet = data.get("wallet")
+    timestamp = data.get("timestamp")
+    signature = data.get("signature")
+    if type(wallet) is not str or not _WALLET.fullmatch(wallet):
+        raise Rejection("invalid_field", "wallet: must be 64 lowercase hex digits")
+    if type(timestamp) is not int:
+        raise Rejection("invalid_field", "timestamp: must be a JSON integer")
+    if type(signature) is not str or not _SIGNATURE.fullmatch(signature):
+        raise Rejection("invalid_field", "signature: must be 128 lowercase hex digits")
+    s = rt.settings
+    now = time.time()
+    check_window(timestamp, int(now * 1000), s.receive_window_ms, s.future_skew_ms)
+    verify(wallet, subscribe_message(wallet, timestamp), signature)
+    rt.stream_limits.by_wallet(wallet, now)
+    rt.hub.follow(sub, wallet)
+    return wallet
+
+
+async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
+    while True:
+        text = await websocket.receive_text()
+        try:
+            data = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            sub.offer(_error("malformed_json", "messages must be JSON objects"))
+            continue
+        if type(data) is not dict or data.get("op") != "subscribe":
+            sub.offer(_error("invalid_field", 'op: the only operation is "subscribe"'))
+            continue
+        try:
+            wallet = _subscribe(rt, sub, data)
+        except Rejection as exc:
+            sub.offer(_error(exc.code, exc.message))
+            continue
+        sub.offer(orjson.dumps({"type": "subscribed", "wallet": wallet}).decode())
+
+
+async def _send(websocket: WebSocket, sub: Subscriber) -> None:
+    while True:
+        await websocket.send_text(await sub.queue.get())
+
+
+async def stream(websocket: WebSocket) -> None:
+    rt: Runtime = websocket.app.state.runtime
+    refusal = _handshake_refusal(rt, websocket)
+    if refusal is not None:
+        log.info("stream_refused", reason=refusal)
+        await websocket.close(code=1008, reason=refusal)  # before accept: HTTP 403
+        return
+    await websocket.accept()
+    sub = rt.hub.join()
+    now_ms = int(time.time() * 1000)
+    sub.offer(
+        orjson.dumps(
+            {
+                "type": "hello",
+                "server_time_ms": now_ms,
+                "markets": [m.summary(now_ms) for m in rt.markets],
+            }
+        ).decode()
+    )
+    tasks = [
+        asyncio.create_task(_receive(rt, websocket, sub)),
+        asyncio.create_task(_send(websocket, sub)),
+        asyncio.create_task(sub.done.wait()),
+    ]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, Exception):
+                await task
+        rt.hub.leave(sub)
+        if sub.overflowed:
+            rt.metrics.stream_dropped.inc()
+            log.info("stream_slow_consumer", wallet=sub.wallet)
+            with contextlib.suppress(Exception):
+                await websocket.close(code=SLOW_CONSUMER, reason="slow consumer")

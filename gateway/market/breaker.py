@@ -1,0 +1,89 @@
+"""The circuit breaker of one market: NORMAL (0), WARNING (1), CRITICAL (2).
+
+Three inputs, the state is the worst of them:
+- feed age: WARNING after ``feed_warning_ms`` without a tick, CRITICAL after
+  ``feed_critical_ms``; a feed-caused state goes down only after the feed has been healthy
+  for ``recover_ms``;
+- house liability against the market's cap: follows the liability both ways at once;
+- an operator halt: CRITICAL until an operator resumes.
+WARNING only reports; CRITICAL refuses new bets (503 ``market_halted``). No clock here:
+``now_ms`` is passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.market.config import MarketConfig
+
+__all__ = ["CRITICAL", "NORMAL", "STATE_NAMES", "WARNING", "Breaker", "Transition"]
+
+NORMAL, WARNING, CRITICAL = 0, 1, 2
+STATE_NAMES = ("normal", "warning", "critical")
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    market: str
+    old: int
+    new: int
+    reasons: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Breaker:
+    cfg: MarketConfig
+    halted: str | None = None
+    state: int = CRITICAL
+    reasons: tuple[str, ...] = ("no price feed yet",)
+    _feed: int = CRITICAL
+    _better_since: int | None = None
+
+    def _feed_level(self, age_ms: int | None) -> int:
+        cfg = self.cfg
+        if age_ms is None or age_ms >= cfg.feed_critical_ms:
+            return CRITICAL
+        if age_ms >= cfg.feed_warning_ms:
+            return WARNING
+        return NORMAL
+
+    def update(self, now_ms: int, feed_age_ms: int | None, liability: int) -> Transition | None:
+        """Re-evaluate; return the transition if the state changed."""
+        cfg = self.cfg
+        raw = self._feed_level(feed_age_ms)
+        if raw >= self._feed:
+            self._feed = raw
+            self._better_since = None
+        elif self._better_since is None:
+            self._better_since = now_ms
+        elif now_ms - self._better_since >= cfg.recover_ms:
+            self._feed = raw
+            self._better_since = None
+        ratio = liability / cfg.market_liability_cap
+        risk = (
+            CRITICAL
+            if ratio >= cfg.liability_critical
+            else WARNING
+            if ratio >= cfg.liability_warning
+            else NORMAL
+        )
+        reasons = []
+        if self._feed:
+            reasons.append(
+                "no price feed yet"
+                if feed_age_ms is None
+                else f"price feed {STATE_NAMES[self._feed]}: last tick {feed_age_ms} ms ago"
+                if raw
+                else "price feed recovering"
+            )
+        if risk:
+            reasons.append(f"house liability at {ratio:.0%} of its cap")
+        if self.halted is not None:
+            reasons.append(f"halted by an operator: {self.halted}")
+        state = max(self._feed, risk, CRITICAL if self.halted is not None else NORMAL)
+        old = self.state
+        self.reasons = tuple(reasons)
+        if state == old:
+            return None
+        self.state = state
+        return Transition(cfg.symbol, old, state, self.reasons)

@@ -1,0 +1,166 @@
+"""One market's live state: ticks, volatility, the multiplier table, breaker and book.
+
+Only committed ticks reach ``apply``. The multiplier table is recomputed there, once per
+tick, never per request; ``quote`` is a dictionary look-up plus the cell's open check.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from gateway.errors import Rejection
+from gateway.market.book import Book
+from gateway.market.breaker import CRITICAL, STATE_NAMES, Breaker, Transition
+from gateway.market.config import MarketConfig
+from gateway.market.feed import Tick, TickRules
+from gateway.market.grid import cell_id, column_open, open_columns, window
+from gateway.market.pricing import estimate_volatility, price_grid
+from gateway.protocol import format_multiplier
+
+__all__ = ["Market"]
+
+
+class Market:
+    def __init__(self, cfg: MarketConfig, history: Iterable[Tick] = ()) -> None:
+        self.cfg = cfg
+        self.book = Book(cfg)
+        self.breaker = Breaker(cfg)
+        self.ticks: deque[Tick] = deque()  # committed, in order: resolution and volatility
+        self.last: Tick | None = None
+        self.last_received_ms: int | None = None
+        self.sigma: float | None = None
+        self.table: dict[tuple[int, int], tuple[int, float]] = {}
+        for tick in history:
+            self.ticks.append(tick)
+            self.last = tick
+        self.rules = TickRules(cfg, self.last)
+        self._estimate()
+
+    @property
+    def symbol(self) -> str:
+        return self.cfg.symbol
+
+    def _estimate(self) -> None:
+        cfg = self.cfg
+        self.table = {}
+        recent = list(self.ticks)[-cfg.vol_window :]
+        if len(recent) < cfg.min_ticks or self.last is None:
+            self.sigma = None
+            return
+        self.sigma = estimate_volatility((t.ts, t.price) for t in recent)
+        if self.sigma is not None:
+            self.table = price_grid(cfg, self.last.price, self.last.ts, self.sigma)
+
+    def apply(self, tick: Tick, received_ms: int) -> None:
+        """A committed tick: new price, volatility and multiplier table."""
+        self.rules.accepted(tick)
+        self.ticks.append(tick)
+        self.last = tick
+        self.last_received_ms = received_ms
+        self._estimate()
+
+    def feed_age_ms(self, now_ms: int) -> int | None:
+        return None if self.last_received_ms is None else max(0, now_ms - self.last_received_ms)
+
+    def update_breaker(self, now_ms: int) -> Transition | None:
+        return self.breaker.update(now_ms, self.feed_age_ms(now_ms), self.book.liability)
+
+    def quote(self, row: int, col: int, now_ms: int) -> int:
+        """The multiplier (hundredths) this cell pays now, or the rejection that applies."""
+        if self.breaker.state == CRITICAL:
+            raise Rejection(
+                "market_halted",
+                f"{self.symbol} is not taking bets: {'; '.join(self.breaker.reasons)}",
+                retry_after=1.0,
+            )
+        if not self.table:
+            raise Rejection(
+                "pricing_unavailable",
+                f"{self.symbol} has too few ticks to estimate volatility "
+                f"({min(len(self.ticks), self.cfg.min_ticks)} of {self.cfg.min_ticks})",
+            )
+        if not column_open(self.cfg, col, now_ms):
+            raise Rejection(
+                "cell_closed",
+                f"column {col} is not open: it must start between "
+                f"{self.cfg.lock_ahead_ms} and {self.cfg.horizon_ms} ms from now",
+            )
+        priced = self.table.get((row, col))
+        if priced is None:
+            raise Rejection("cell_closed", f"{cell_id(row, col)} is not offered")
+        return priced[0]
+
+    def prune(self, now_ms: int) -> None:
+        """Forget ticks no open bet and no open column can need any more."""
+        cfg = self.cfg
+        keep_from = now_ms - cfg.column_ms - cfg.grace_ms - cfg.horizon_ms
+        columns = self.book.open_columns()
+        if columns:
+            keep_from = min(keep_from, window(cfg, columns[0])[0])
+        keep_last = cfg.vol_window
+        while len(self.ticks) > keep_last and self.ticks[0].ts < keep_from:
+            self.ticks.popleft()
+
+    def ticks_between(self, start: int, end: int) -> list[Tick]:
+        return [t for t in self.ticks if start <= t.ts < end]
+
+    def summary(self, now_ms: int) -> dict[str, Any]:
+        cfg = self.cfg
+        last = self.last
+        return {
+            "market": cfg.symbol,
+            "price": None if last is None else last.price,
+            "price_ts": None if last is None else last.ts,
+            "seq": None if last is None else last.seq,
+            "feed_age_ms": self.feed_age_ms(now_ms),
+            "breaker": {
+                "state": self.breaker.state,
+                "name": STATE_NAMES[self.breaker.state],
+                "reasons": list(self.breaker.reasons),
+            },
+            "priced": bool(self.table),
+            "grid": {
+                "band": cfg.band,
+                "column_ms": cfg.column_ms,
+                "lock_ahead_ms": cfg.lock_ahead_ms,
+                "horizon_ms": cfg.horizon_ms,
+                "rows_each_side": cfg.grid_rows,
+            },
+            "limits": {
+                "min_bet": cfg.min_bet,
+                "max_bet": cfg.max_bet,
+                "wallet_cell_cap": cfg.wallet_cell_cap,
+                "min_multiplier": format_multiplier(cfg.min_multiplier),
+                "max_multiplier": format_multiplier(cfg.max_multiplier),
+            },
+        }
+
+    def grid(self, now_ms: int) -> dict[str, Any]:
+        """The cells open for betting now, with their multipliers."""
+        columns = open_columns(self.cfg, now_ms)
+        cells = [
+            {
+                "cell_id": cell_id(row, col),
+                "row": row,
+                "col": col,
+                "low": row * self.cfg.band,
+                "high": (row + 1) * self.cfg.band,
+                "start_ms": col * self.cfg.column_ms,
+                "end_ms": (col + 1) * self.cfg.column_ms,
+                "multiplier": format_multiplier(m),
+            }
+            for (row, col), (m, _) in sorted(
+                self.table.items(), key=lambda kv: (kv[0][1], kv[0][0])
+            )
+            if col in columns
+        ]
+        last = self.last
+        return {
+            "market": self.symbol,
+            "price": None if last is None else last.price,
+            "price_ts": None if last is None else last.ts,
+            "breaker": STATE_NAMES[self.breaker.state],
+            "cells": cells if self.breaker.state != CRITICAL else [],
+        }

@@ -1,0 +1,283 @@
+"""The markets of a running gateway: tick ingestion, the simulated feeds, the resolver.
+
+``Markets`` owns every ``Market`` and the tasks that move them:
+- ``ingest``: validate ticks, commit them through the writer, then apply them (price,
+  volatility, multiplier table) and publish them to the stream;
+- one simulated-feed task per market whose feed is ``sim``;
+- the resolver task: every ``resolve_interval_ms`` it re-evaluates each breaker and
+  settles the open bets whose cells are decided, at most ``settle_batch`` bets per
+  transaction.
+Admission calls ``reserve`` and the writer calls ``committed`` / ``refused``, so the book
+always matches the queued and committed bets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+
+from gateway.accounts import Accounts
+from gateway.errors import Rejection
+from gateway.market.book import OpenBet
+from gateway.market.breaker import STATE_NAMES
+from gateway.market.config import MarketConfig
+from gateway.market.feed import SimulatedFeed, Tick, TickRules
+from gateway.market.grid import band_bounds, window
+from gateway.market.hub import Hub
+from gateway.market.market import Market
+from gateway.market.resolution import cell_outcome
+from gateway.metrics import Metrics
+from gateway.store.markets import Settlement, insert_ticks, set_halt, settle
+from gateway.store.writer import PendingBet, Writer
+
+__all__ = ["Markets"]
+
+log = structlog.get_logger("tapgate.markets")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Markets:
+    def __init__(
+        self,
+        markets: Iterable[Market],
+        writer: Writer,
+        accounts: Accounts,
+        hub: Hub,
+        metrics: Metrics,
+        *,
+        resolve_interval_ms: int,
+        settle_batch: int,
+        clock: Callable[[], int] = _now_ms,
+    ) -> None:
+        self.markets = {m.symbol: m for m in markets}
+        self.writer = writer
+        self.accounts = accounts
+        self.hub = hub
+        self.metrics = metrics
+        self.resolve_interval = resolve_interval_ms / 1000.0
+        self.settle_batch = settle_batch
+        self.clock = clock
+        self._locks = {symbol: asyncio.Lock() for symbol in self.markets}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def __getitem__(self, symbol: str) -> Market:
+        return self.markets[symbol]
+
+    def __iter__(self) -> Any:
+        return iter(self.markets.values())
+
+    # -- admission and writer hooks -----------------------------------------------
+
+    def refused(self, bet: PendingBet) -> None:
+        r = bet.request
+        self.markets[r.market].book.release(r.wallet, r.row, r.col, r.amount, bet.payout)
+
+    def committed(self, bets: list[PendingBet]) -> None:
+        for bet in bets:
+            r = bet.request
+            self.markets[r.market].book.add_open(
+                OpenBet(bet.bet_id, r.wallet, r.row, r.col, r.amount, bet.payout)
+            )
+
+    # -- ticks ----------------------------------------------------------------------
+
+    async def ingest(
+        self, symbol: str, ticks: list[tuple[Tick, str | None]], source: str
+    ) -> list[Tick]:
+        """Validate, commit and apply ticks (with their oracle signatures); all or none."""
+        market = self.markets[symbol]
+        async with self._locks[symbol]:
+            now_ms = self.clock()
+            rules = TickRules(market.cfg, market.rules.last)
+            try:
+                for tick, _ in ticks:
+                    rules.check(tick, now_ms)
+                    rules.accepted(tick)
+            except Rejection:
+                self.metrics.ticks.labels(symbol, "rejected").inc(len(ticks))
+                raise
+            rows = [(t.seq, t.price, t.ts, now_ms, source, sig) for t, sig in ticks]
+            await self.writer.transaction(insert_ticks, symbol, rows)
+            for tick, _ in ticks:
+                market.apply(tick, now_ms)
+            self.metrics.ticks.labels(symbol, "accepted").inc(len(ticks))
+        last = ticks[-1][0]
+        self.hub.publish(
+            {"type": "tick", "market": symbol, "seq": last.seq, "price": last.price, "ts": last.ts}
+        )
+        if len(self.hub):
+            self.hub.publish({"type": "grid", **market.grid(self.clock())})
+        self._update_breaker(market, self.clock())
+        return [t for t, _ in ticks]
+
+    async def _simulate(self, market: Market) -> None:
+        feed = SimulatedFeed(market.cfg, market.last)
+        interval = market.cfg.tick_interval_ms / 1000.0
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while True:
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            tick = feed.next(self.clock())
+            try:
+                await self.ingest(market.symbol, [(tick, None)], "sim")
+            except Rejection as exc:  # e.g. the wall clock stepped back
+                log.warning("sim_tick_rejected", market=market.symbol, reason=exc.message)
+                feed = SimulatedFeed(market.cfg, market.last)
+            except Exception as exc:  # the database refused: try again next tick
+                log.error("sim_tick_failed", market=market.symbol, error=str(exc))
+                feed = SimulatedFeed(market.cfg, market.last)
+            if loop.time() - next_at > interval:  # fell behind (loop stalled): skip, don't burst
+                next_at = loop.time()
+
+    # -- operator halt ----------------------------------------------------------------
+
+    async def halt(self, symbol: str, reason: str | None) -> Market:
+        market = self.markets[symbol]
+        await self.writer.transaction(set_halt, symbol, reason, self.clock())
+        market.breaker.halted = reason
+        log.warning("market_halt" if reason else "market_resume", market=symbol, reason=reason)
+        self._update_breaker(market, self.clock())
+        return market
+
+    # -- breaker and resolution ---------------------------------------------------
+
+    def _update_breaker(self, market: Market, now_ms: int) -> None:
+        change = market.update_breaker(now_ms)
+        m = self.metrics
+        m.breaker_state.labels(market.symbol).set(market.breaker.state)
+        age = market.feed_age_ms(now_ms)
+        m.feed_age.labels(market.symbol).set(float("inf") if age is None else age / 1000.0)
+        m.liability.labels(market.symbol).set(market.book.liability)
+        if change is None:
+            return
+        log.warning(
+            "breaker_transition",
+            market=change.market,
+            old=STATE_NAMES[change.old],
+            new=STATE_NAMES[change.new],
+            reasons=list(change.reasons),
+        )
+        self.hub.publish(
+            {
+                "type": "breaker",
+                "market": change.market,
+                "state": change.new,
+                "name": STATE_NAMES[change.new],
+                "reasons": list(change.reasons),
+            }
+        )
+
+    def decided(self, market: Market, now_ms: int) -> list[tuple[OpenBet, Settlement]]:
+        """Open bets whose cells the committed ticks decide at ``now_ms``."""
+        cfg = market.cfg
+        last_ts = -1 if market.last is None else market.last.ts
+        out = []
+        for col in market.book.open_columns():
+            start, end = window(cfg, col)
+            if start > last_ts and now_ms < end + cfg.grace_ms:
+                continue  # no tick in the window yet, and not over
+            ticks = market.ticks_between(start, end)
+            pairs = [(t.ts, t.price) for t in ticks]
+            outcomes: dict[int, tuple[str, int | None] | None] = {}
+            for bet in market.book.open_in(col):
+                if bet.row not in outcomes:
+                    low, high = band_bounds(cfg, bet.row)
+                    outcomes[bet.row] = cell_outcome(
+                        pairs,
+                        low,
+                        high,
+                        start,
+                        end,
+                        now_ms=now_ms,
+                        grace_ms=cfg.grace_ms,
+                        gap_limit_ms=cfg.gap_limit_ms,
+                    )
+                found = outcomes[bet.row]
+                if found is None:
+                    continue
+                outcome, index = found
+                payout = bet.payout if outcome == "won" else bet.amount if outcome == "void" else 0
+                seq = None if index is None else ticks[index].seq
+                out.append((bet, (bet.bet_id, bet.wallet, outcome, payout, seq)))
+        return out
+
+    async def resolve(self, market: Market, now_ms: int) -> int:
+        """Settle every decided bet of ``market``; return how many were settled."""
+        decided = self.decided(market, now_ms)
+        total = 0
+        for first in range(0, len(decided), self.settle_batch):
+            chunk = decided[first : first + self.settle_batch]
+            settled = set(
+                await self.writer.transaction(settle, [item for _, item in chunk], now_ms)
+            )
+            done = [bet for bet, _ in chunk if bet.bet_id in settled]
+            for bet, (_, wallet, outcome, payout, _) in chunk:
+                if bet.bet_id not in settled:
+                    continue
+                balance = self.accounts.credit(wallet, payout) if payout else None
+                self.metrics.bets_resolved.labels(outcome).inc()
+                self.metrics.payout.inc(payout)
+                self.hub.publish_to(
+                    wallet,
+                    {
+                        "type": "bet_result",
+                        "bet_id": str(bet.bet_id),
+                        "market": market.symbol,
+                        "cell_id": f"cell-{bet.row}-{bet.col}",
+                        "status": outcome,
+                        "amount": bet.amount,
+                        "payout": payout,
+                        "balance": balance
+                        if balance is not None
+                        else self.accounts.balance(wallet),
+                    },
+                )
+            # bets refused as not open were settled before (e.g. by a run that crashed
+            # after committing): they leave the book too
+            market.book.settled([bet for bet, _ in chunk])
+            total += len(done)
+        return total
+
+    async def _resolve_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.resolve_interval)
+            now_ms = self.clock()
+            for market in self.markets.values():
+                self._update_breaker(market, now_ms)
+                try:
+                    await self.resolve(market, now_ms)
+                except Exception:  # a failed settlement transaction: retried next round
+                    log.exception("resolve_failed", market=market.symbol)
+                market.prune(now_ms)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for market in self.markets.values():
+            if market.cfg.feed == "sim":
+                self._tasks.append(
+                    loop.create_task(self._simulate(market), name=f"tapgate-sim-{market.symbol}")
+                )
+        self._tasks.append(loop.create_task(self._resolve_forever(), name="tapgate-resolver"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+
+def market_from_history(cfg: MarketConfig, ticks: Iterable[tuple[int, int, int]]) -> Market:
+    return Market(cfg, (Tick(seq, price, ts) for seq, price, ts in ticks))

@@ -1,0 +1,82 @@
+"""Market writes, run on the writer connection inside one transaction each.
+
+- ticks: committed before the market uses them (audit and replay);
+- settlements: a bet's outcome, its status change (through the ``settlements_apply``
+  trigger) and its payout or refund ledger rows, many bets per transaction;
+- operator halts, so that a halt survives a restart.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+
+import structlog
+
+__all__ = ["Settlement", "insert_ticks", "set_halt", "settle"]
+
+log = structlog.get_logger("tapgate.settlement")
+
+TickRow = tuple[int, int, int, int, str, str | None]  # seq, price, ts, received_at, source, sig
+Settlement = tuple[int, str, str, int, int | None]  # bet_id, wallet, outcome, payout, tick_seq
+
+
+def insert_ticks(conn: sqlite3.Connection, market: str, rows: Sequence[TickRow]) -> None:
+    conn.executemany(
+        "INSERT INTO ticks (market, seq, price, ts, received_at, source, signature) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(market, *row) for row in rows],
+    )
+
+
+def settle(conn: sqlite3.Connection, items: Sequence[Settlement], now_ms: int) -> list[int]:
+    """Settle the bets still open among ``items``; return the ids settled.
+
+    A bet that is no longer open (settled already, by this process before a crash or by
+    another path) is refused and logged, never settled twice: the settlements primary
+    key and the status triggers would refuse it anyway.
+    """
+    ids = [item[0] for item in items]
+    open_ids = {
+        row[0]
+        for row in conn.execute(
+            "SELECT id FROM bets WHERE status = 'accepted' AND id IN "
+            "(SELECT value FROM json_each(?))",
+            (str(ids),),
+        )
+    }
+    settled = []
+    ledger = []
+    for bet_id, wallet, outcome, payout, tick_seq in items:
+        if bet_id not in open_ids:
+            log.warning("settlement_refused", bet_id=bet_id, outcome=outcome, reason="not open")
+            continue
+        conn.execute(
+            "INSERT INTO settlements (bet_id, outcome, payout, tick_seq, settled_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (bet_id, outcome, payout, tick_seq, now_ms),
+        )
+        if payout:
+            kind = "payout" if outcome == "won" else "refund"
+            txn = f"{kind}:{bet_id}"
+            ledger.append((txn, "house", -payout, kind, bet_id, now_ms))
+            ledger.append((txn, wallet, payout, kind, bet_id, now_ms))
+        settled.append(bet_id)
+    conn.executemany(
+        "INSERT INTO ledger (txn, account, amount, kind, bet_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        ledger,
+    )
+    return settled
+
+
+def set_halt(conn: sqlite3.Connection, market: str, reason: str | None, now_ms: int) -> None:
+    """Record an operator halt (``reason``) or its end (None)."""
+    if reason is None:
+        conn.execute("DELETE FROM market_halts WHERE market = ?", (market,))
+    else:
+        conn.execute(
+            "INSERT INTO market_halts (market, reason, halted_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (market) DO UPDATE SET reason = excluded.reason",
+            (market, reason, now_ms),
+        )
