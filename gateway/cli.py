@@ -132,6 +132,62 @@ def _bet(args: argparse.Namespace) -> int:
         return _print_response(post_bet(client, body))
 
 
+def _admin_post(url: str, path: str, body: dict[str, object]) -> int:
+    token = _admin_token()
+    if not token:
+        print(
+            "tapgate: set TAPGATE_ADMIN_TOKEN (or TAPGATE_ADMIN_TOKEN_FILE) to the gateway's "
+            "admin token",
+            file=sys.stderr,
+        )
+        return 2
+    with httpx.Client(base_url=url, timeout=10) as client:
+        response = client.post(path, json=body, headers={"authorization": f"Bearer {token}"})
+    return _print_response(response)
+
+
+def _market(args: argparse.Namespace) -> int:
+    action = args.market_command
+    if action == "halt":
+        return _admin_post(args.url, f"/admin/markets/{args.symbol}/halt", {"reason": args.reason})
+    if action == "resume":
+        return _admin_post(args.url, f"/admin/markets/{args.symbol}/resume", {})
+    with httpx.Client(base_url=args.url, timeout=10) as client:
+        if action == "grid":
+            return _print_response(client.get(f"/api/markets/{args.symbol}/grid"))
+        return _print_response(client.get("/api/markets"))
+
+
+def _feed(args: argparse.Namespace) -> int:
+    """Post ``<price> [<ts_ms>]`` lines from stdin as signed ticks (an exchange adapter's end)."""
+    from gateway.client import Wallet
+    from gateway.feeder import Feeder
+
+    feeder = Feeder(args.url, args.market, Wallet.load(Path(args.key)))
+    failures = 0
+    try:
+        for line in sys.stdin:
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                price = int(parts[0])
+                ts = int(parts[1]) if len(parts) > 1 else None
+            except ValueError:
+                print(
+                    f"tapgate feed: skipped {line.strip()!r}: not '<price> [<ts_ms>]'",
+                    file=sys.stderr,
+                )
+                continue
+            response = feeder.send(price, ts)
+            if response.status_code != 200:
+                failures += 1
+                print(f"tapgate feed: {response.status_code} {response.text}", file=sys.stderr)
+    finally:
+        feeder.close()
+    return 0 if failures == 0 else 1
+
+
 def _show(args: argparse.Namespace) -> int:
     from gateway.client import Wallet, read_headers
 
@@ -238,6 +294,28 @@ def _parser() -> argparse.ArgumentParser:
     restore = sub.add_parser("restore", help="replace the database by a backup (gateway stopped)")
     restore.add_argument("file")
     restore.set_defaults(func=_restore)
+
+    market = sub.add_parser("market", help="market operations")
+    msub = market.add_subparsers(dest="market_command", required=True)
+    msub.add_parser("list", help="markets with price, breaker state and grid geometry")
+    grid = msub.add_parser("grid", help="the cells open for betting, with multipliers")
+    grid.add_argument("symbol")
+    halt = msub.add_parser("halt", help="operator halt: refuse new bets until resumed (admin)")
+    halt.add_argument("symbol")
+    halt.add_argument("--reason", required=True)
+    resume = msub.add_parser("resume", help="lift an operator halt (admin)")
+    resume.add_argument("symbol")
+    for p in msub.choices.values():
+        p.add_argument("--url", default=DEFAULT_URL)
+    market.set_defaults(func=_market)
+
+    feed = sub.add_parser(
+        "feed", help="post '<price> [<ts_ms>]' lines from stdin as ticks signed by the oracle key"
+    )
+    feed.add_argument("--key", default="oracle.key", help="the oracle's key (tapgate keygen)")
+    feed.add_argument("--market", default="BTC-USD")
+    feed.add_argument("--url", default=DEFAULT_URL)
+    feed.set_defaults(func=_feed)
 
     wallet = sub.add_parser("wallet", help="wallet operations")
     wsub = wallet.add_subparsers(dest="wallet_command", required=True)

@@ -1,0 +1,388 @@
+"""Markets over a real server and a scripted oracle: a full game, breaker, limits, stream."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from gateway.client import Wallet, bet_body
+from gateway.http.stream import subscribe_message
+from gateway.store.invariants import ledger_violations
+from tests.gatewayproc import GatewayProcess, tapgate
+from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ScriptedFeed, priced, zigzag
+
+ENV = {
+    **MARKET_ENV,
+    "TAPGATE_MARKET_CELL_LIABILITY_CAP": "200000",
+    "TAPGATE_MARKET_WALLET_CELL_CAP": "20000",
+    "TAPGATE_CORS_ORIGINS": "https://app.example",
+}
+
+
+@pytest.fixture(scope="module")
+def market(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[GatewayProcess, ScriptedFeed]]:
+    gw = GatewayProcess(tmp_path_factory.mktemp("mk") / "data", ENV)
+    gw.start(markets_ready=False)
+    feed = ScriptedFeed(gw).start()
+    priced(gw)
+    yield gw, feed
+    feed.stop()
+    gw.stop()
+
+
+def _column(lead_ms: int) -> int:
+    """The first column starting at least ``lead_ms`` from now."""
+    return -(-(int(time.time() * 1000) + lead_ms) // COLUMN_MS)
+
+
+def _bet(
+    gw: GatewayProcess, wallet: Wallet, row: int, col: int, amount: int = 100
+) -> httpx.Response:
+    body = bet_body(wallet, market="BTC-USD", cell_id=f"cell-{row}-{col}", amount=amount)
+    with gw.client() as c:
+        return c.post(
+            "/api/bets", content=orjson.dumps(body), headers={"content-type": "application/json"}
+        )
+
+
+async def _post_all(gw: GatewayProcess, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
+    """Post every bet at once."""
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=gw.url, timeout=10) as client:
+        return await asyncio.gather(
+            *(client.post("/api/bets", content=orjson.dumps(b), headers=headers) for b in bodies)
+        )
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _db(gw: GatewayProcess) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{gw.data_dir / 'tapgate.db'}?mode=ro", uri=True)
+
+
+def _statuses(gw: GatewayProcess, ids: list[int]) -> dict[int, str]:
+    with _db(gw) as conn:
+        rows = conn.execute(
+            "SELECT id, status FROM bets WHERE id IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(ids).decode(),),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_full_game_wins_loses_and_voids_exactly_the_right_bets(
+    market: tuple[GatewayProcess, ScriptedFeed],
+) -> None:
+    """A scripted path: hits, a band jumped over, misses and a feed gap settle as the rule says."""
+    gw, feed = market
+    col = _column(1500)
+    start = col * COLUMN_MS
+
+    def script(ts: int) -> int | None:
+        if ts < start + 250:
+            return zigzag(ts)  # row 100
+        if ts < start + 560:
+            return 10_240 if (ts // 50) % 2 else 10_260  # row 102: jumps over row 101
+        if ts < start + 1000:
+            return None  # a 440 ms gap in the next column's window
+        return 10_240 if (ts // 50) % 2 else 10_260
+
+    wallet = Wallet.generate()
+    gw.fund(wallet, 100_000)
+    plan = {
+        (99, col): "lost",
+        (101, col): "won",  # crossed between two ticks
+        (102, col): "won",
+        (104, col): "lost",
+        (99, col + 1): "void",
+        (102, col + 1): "won",  # hit before the gap
+        (104, col + 1): "void",
+    }
+    feed.script = script
+    try:
+        placed: dict[int, tuple[tuple[int, int], dict[str, Any]]] = {}
+        for (row, c), _ in plan.items():
+            r = _bet(gw, wallet, row, c)
+            assert r.status_code == 202, r.text
+            placed[int(r.json()["bet_id"])] = ((row, c), r.json())
+        ids = list(placed)
+        _wait(lambda: "accepted" not in _statuses(gw, ids).values(), 10, "settlement")
+    finally:
+        feed.script = zigzag
+    statuses = _statuses(gw, ids)
+    assert {placed[i][0]: s for i, s in statuses.items()} == plan
+    expected = 100_000
+    for cell, receipt in placed.values():
+        expected -= receipt["amount"]
+        if plan[cell] == "won":
+            expected += receipt["potential_payout"]
+        elif plan[cell] == "void":
+            expected += receipt["amount"]
+    with _db(gw) as conn:
+        assert ledger_violations(conn) == []
+        (balance,) = conn.execute(
+            "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
+        ).fetchone()
+        settlements = conn.execute(
+            "SELECT bet_id, outcome, payout, tick_seq FROM settlements "
+            "WHERE bet_id IN (SELECT value FROM json_each(?))",
+            (orjson.dumps(ids).decode(),),
+        ).fetchall()
+    assert balance == expected
+    assert len(settlements) == len(ids)
+    for bet_id, outcome, payout, tick_seq in settlements:
+        assert (tick_seq is not None) == (outcome == "won")
+        receipt = placed[bet_id][1]
+        assert (
+            payout
+            == {"won": receipt["potential_payout"], "void": receipt["amount"], "lost": 0}[outcome]
+        )
+
+
+def test_cells_outside_the_open_columns_are_closed(
+    market: tuple[GatewayProcess, ScriptedFeed],
+) -> None:
+    """Inside the lock-ahead, past the horizon, or far from the price: 409 cell_closed."""
+    gw, _ = market
+    wallet = Wallet.generate()
+    gw.fund(wallet, 10_000)
+    now_col = int(time.time() * 1000) // COLUMN_MS
+    for row, col in ((100, now_col), (101, now_col + 10), (500, _column(1000))):
+        r = _bet(gw, wallet, row, col)
+        assert r.status_code == 409 and r.json()["error"]["code"] == "cell_closed", r.text
+    with gw.client() as c:
+        grid = c.get("/api/markets/BTC-USD/grid").json()
+    assert grid["cells"], grid
+    for cell in grid["cells"]:
+        assert cell["start_ms"] - grid["server_time_ms"] >= 200
+
+
+def test_limits_hold_under_concurrent_bets(market: tuple[GatewayProcess, ScriptedFeed]) -> None:
+    """80 concurrent bets on one cell: accepted payouts stay within the cell's cap."""
+    gw, _ = market
+    wallets = [Wallet.generate() for _ in range(8)]
+    for w in wallets:
+        gw.fund(w, 100_000)
+    col = _column(2500)
+    cell = f"cell-104-{col}"
+    bodies = [
+        bet_body(w, market="BTC-USD", cell_id=cell, amount=1000) for w in wallets for _ in range(10)
+    ]
+
+    responses = asyncio.run(_post_all(gw, bodies))
+    accepted = [r.json() for r in responses if r.status_code == 202]
+    refused = [r.json()["error"]["code"] for r in responses if r.status_code != 202]
+    assert accepted and refused
+    assert set(refused) == {"exposure_limit"}
+    assert sum(a["potential_payout"] for a in accepted) <= 200_000
+    assert (
+        sum(a["potential_payout"] for a in accepted) + max(a["potential_payout"] for a in accepted)
+        > 200_000
+    )
+    with _db(gw) as conn:
+        (stored,) = conn.execute(
+            "SELECT coalesce(sum(potential_payout), 0) FROM bets WHERE cell_id = ?", (cell,)
+        ).fetchone()
+        assert ledger_violations(conn) == []
+    assert stored == sum(a["potential_payout"] for a in accepted)
+
+
+def test_feed_outage_halts_and_recovery_resumes(
+    market: tuple[GatewayProcess, ScriptedFeed],
+) -> None:
+    """No ticks: WARNING, then CRITICAL (503 market_halted, /readyz 503); then back to NORMAL."""
+    gw, feed = market
+    wallet = Wallet.generate()
+    gw.fund(wallet, 10_000)
+    feed.script = lambda ts: None
+    try:
+        _wait(lambda: _breaker(gw) == 2, 5, "critical")
+        r = _bet(gw, wallet, 101, _column(1000))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "market_halted", r.text
+        assert "price feed" in r.json()["error"]["message"]
+        with gw.client() as c:
+            assert c.get("/readyz").status_code == 503
+    finally:
+        feed.script = zigzag
+    _wait(lambda: _breaker(gw) == 0, 5, "recovery")
+    assert _bet(gw, wallet, 101, _column(1000)).status_code == 202
+    assert '"new":"critical"' in gw.logs() and '"new":"normal"' in gw.logs()
+
+
+def _breaker(gw: GatewayProcess) -> int:
+    with gw.client() as c:
+        return int(c.get("/api/markets").json()["markets"][0]["breaker"]["state"])
+
+
+def test_operator_halt_survives_a_restart_until_resumed(
+    market: tuple[GatewayProcess, ScriptedFeed],
+) -> None:
+    """tapgate market halt refuses bets (503) even after a restart; resume lifts it."""
+    gw, _ = market
+    env = {"PATH": "/usr/bin:/bin", "TAPGATE_ADMIN_TOKEN": "test-admin-token-0123456789"}
+    halted = tapgate(
+        "market", "halt", "BTC-USD", "--reason", "exchange maintenance", "--url", gw.url, env=env
+    )
+    assert halted.returncode == 0, halted.stderr
+    assert orjson.loads(halted.stdout)["breaker"]["state"] == 2
+    wallet = Wallet.generate()
+    gw.fund(wallet, 10_000)
+    r = _bet(gw, wallet, 101, _column(1000))
+    assert r.status_code == 503 and "exchange maintenance" in r.text
+    gw.stop()
+    gw.start(markets_ready=False)
+    time.sleep(0.5)
+    assert _breaker(gw) == 2
+    resumed = tapgate("market", "resume", "BTC-USD", "--url", gw.url, env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    priced(gw)
+    assert _bet(gw, wallet, 101, _column(1000)).status_code == 202
+
+
+def test_stream_sends_ticks_and_only_the_subscribers_own_results(
+    market: tuple[GatewayProcess, ScriptedFeed],
+) -> None:
+    """A subscribed client gets its own bet results and never another wallet's."""
+    gw, feed = market
+    mine, other = Wallet.generate(), Wallet.generate()
+    gw.fund(mine, 10_000)
+    gw.fund(other, 10_000)
+    col = _column(1000)
+    start = col * COLUMN_MS
+    feed.script = lambda ts: (
+        zigzag(ts) if ts < start + 100 else 10_240 if (ts // 50) % 2 else 10_260
+    )
+    try:
+        with connect(gw.url.replace("http", "ws") + "/api/stream", open_timeout=5) as ws:
+            hello = orjson.loads(ws.recv(timeout=5))
+            assert hello["type"] == "hello" and hello["markets"][0]["market"] == "BTC-USD"
+            ts = int(time.time() * 1000)
+            ws.send(
+                orjson.dumps(
+                    {
+                        "op": "subscribe",
+                        "wallet": mine.address,
+                        "timestamp": ts,
+                        "signature": mine.sign(subscribe_message(mine.address, ts)),
+                    }
+                ).decode()
+            )
+            mine_id = _bet(gw, mine, 102, col).json()["bet_id"]
+            other_id = _bet(gw, other, 102, col).json()["bet_id"]
+            seen: dict[str, list[dict[str, Any]]] = {}
+            deadline = time.monotonic() + 10
+            while "bet_result" not in seen and time.monotonic() < deadline:
+                message = orjson.loads(ws.recv(timeout=5))
+                seen.setdefault(message["type"], []).append(message)
+            drain_until = time.monotonic() + 1.0  # the other result settles in the same batch
+            while time.monotonic() < drain_until:
+                try:
+                    message = orjson.loads(ws.recv(timeout=0.2))
+                except TimeoutError:
+                    continue
+                seen.setdefault(message["type"], []).append(message)
+    finally:
+        feed.script = zigzag
+    assert seen["subscribed"][0]["wallet"] == mine.address
+    assert seen["tick"] and seen["grid"]
+    results = seen["bet_result"]
+    assert [r["bet_id"] for r in results] == [mine_id]
+    assert results[0]["status"] == "won" and results[0]["payout"] > 0
+    assert all(r["bet_id"] != other_id for r in results)
+
+
+def test_stream_and_cors_refuse_foreign_origins(
+    market: tuple[GatewayProcess, ScriptedFeed],
+) -> None:
+    """A WebSocket or a preflight from an origin outside the allowlist gets no grant."""
+    gw, _ = market
+    url = gw.url.replace("http", "ws") + "/api/stream"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, origin="https://evil.example", open_timeout=5)  # type: ignore[arg-type]
+    assert refused.value.response.status_code == 403
+    with connect(url, origin="https://app.example", open_timeout=5) as ws:  # type: ignore[arg-type]
+        assert orjson.loads(ws.recv(timeout=5))["type"] == "hello"
+    preflight = {
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+    }
+    with gw.client() as c:
+        foreign = c.options("/api/bets", headers={"origin": "https://evil.example", **preflight})
+        allowed = c.options("/api/bets", headers={"origin": "https://app.example", **preflight})
+        simple = c.get("/api/markets", headers={"origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in foreign.headers
+    assert allowed.headers["access-control-allow-origin"] == "https://app.example"
+    assert "access-control-allow-origin" not in simple.headers
+
+
+def test_settlement_killed_between_batches_settles_each_bet_once(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """SIGKILL while a settlement is half committed: after restart each bet has one entry."""
+    gw: GatewayProcess = make_gateway({**MARKET_ENV, "TAPGATE_SETTLE_BATCH": "1"})
+    gw.start(markets_ready=False)
+    feed = ScriptedFeed(gw).start()
+    try:
+        priced(gw)
+        wallets = [Wallet.generate() for _ in range(4)]
+        for w in wallets:
+            gw.fund(w, 1_000_000)
+        col = _column(3000)
+        start = col * COLUMN_MS
+        bodies = [
+            bet_body(w, market="BTC-USD", cell_id=f"cell-101-{col}", amount=10)
+            for w in wallets
+            for _ in range(40)
+        ]
+        responses = asyncio.run(_post_all(gw, bodies))
+        assert all(r.status_code == 202 for r in responses), responses[0].text
+        ids = [int(r.json()["bet_id"]) for r in responses]
+        feed.script = lambda ts: zigzag(ts) if ts < start + 100 else 10_150
+        deadline = time.monotonic() + 10
+        while True:
+            with _db(gw) as conn:
+                (done,) = conn.execute("SELECT count(*) FROM settlements").fetchone()
+            if 0 < done < len(ids):
+                break
+            assert done == 0 and time.monotonic() < deadline, done
+            time.sleep(0.002)
+        gw.kill()
+        gw.start(markets_ready=False)
+        _wait(lambda: "accepted" not in _statuses(gw, ids).values(), 10, "settlement after restart")
+    finally:
+        feed.stop()
+    with _db(gw) as conn:
+        rows = conn.execute("SELECT bet_id, outcome FROM settlements").fetchall()
+        payouts = conn.execute("SELECT count(*) FROM ledger WHERE kind = 'payout'").fetchone()[0]
+        assert ledger_violations(conn) == []
+        balances = dict(
+            conn.execute("SELECT id, balance FROM accounts WHERE kind = 'wallet'").fetchall()
+        )
+        won = dict(
+            conn.execute(
+                "SELECT wallet, sum(potential_payout - amount) FROM bets GROUP BY wallet"
+            ).fetchall()
+        )
+    assert sorted(b for b, _ in rows) == sorted(ids)
+    assert {o for _, o in rows} == {"won"}
+    assert payouts == 2 * len(ids)
+    for w in wallets:
+        assert balances[w.address] == 1_000_000 + won[w.address]
+    assert done < len(ids)

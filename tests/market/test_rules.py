@@ -1,0 +1,165 @@
+"""Grid, resolution, book, breaker and tick rules: the market's pure parts."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.errors import Rejection
+from gateway.market.book import Book, OpenBet
+from gateway.market.breaker import CRITICAL, NORMAL, WARNING, Breaker
+from gateway.market.config import MarketConfig
+from gateway.market.feed import SimulatedFeed, Tick, TickRules
+from gateway.market.grid import column_open, open_columns
+from gateway.market.resolution import cell_outcome, first_win, largest_gap
+
+CFG = MarketConfig(
+    "TEST-USD",
+    band=10,
+    column_ms=1000,
+    lock_ahead_ms=300,
+    horizon_ms=5000,
+    gap_limit_ms=400,
+    grace_ms=200,
+    min_bet=5,
+    max_bet=500,
+    wallet_cell_cap=600,
+    cell_liability_cap=2000,
+    market_liability_cap=3000,
+    feed_warning_ms=100,
+    feed_critical_ms=500,
+    recover_ms=1000,
+)
+
+
+@pytest.mark.parametrize(
+    ("now_ms", "expected"),
+    [
+        (10_000 - 300, True),  # exactly the lock-ahead before the column
+        (10_000 - 299, False),  # one millisecond too late
+        (10_000 - 5000, True),  # exactly at the horizon
+        (10_000 - 5001, False),  # one millisecond too early
+    ],
+)
+def test_column_open_at_its_boundaries(now_ms: int, expected: bool) -> None:
+    """A column opens at the horizon and closes at the lock-ahead, both edges inclusive."""
+    assert column_open(CFG, 10, now_ms) is expected
+    assert (10 in open_columns(CFG, now_ms)) is expected
+
+
+@pytest.mark.parametrize(
+    ("prices", "expected"),
+    [
+        ([5, 9, 10], 2),  # enters the band [10, 20)
+        ([25, 19], 1),  # from above, 19 is inside
+        ([5, 25], 1),  # jumped over the band between two ticks
+        ([25, 3], 1),  # and from above
+        ([5, 9, 8], None),
+        ([20, 30], None),  # 20 is the next band
+        ([], None),
+    ],
+)
+def test_first_win(prices: list[int], expected: int | None) -> None:
+    """A tick inside the band or a crossing between two ticks wins, at that tick."""
+    assert first_win(prices, 10, 20) == expected
+
+
+def test_cell_outcome_waits_then_decides() -> None:
+    """won at once; lost or void only after window end + grace, void on a long gap."""
+    start, end = 1000, 2000
+    won = cell_outcome(
+        [(1100, 5), (1300, 15)], 10, 20, start, end, now_ms=1300, grace_ms=200, gap_limit_ms=400
+    )
+    assert won == ("won", 1)
+    ticks = [(1000 + 300 * i, 5) for i in range(4)]  # 1000, 1300, 1600, 1900: gaps of 300
+    kwargs = {"grace_ms": 200, "gap_limit_ms": 400}
+    assert cell_outcome(ticks, 10, 20, start, end, now_ms=2199, **kwargs) is None
+    assert cell_outcome(ticks, 10, 20, start, end, now_ms=2200, **kwargs) == ("lost", None)
+    gappy = [(1000, 5), (1500, 5), (1900, 5)]
+    assert cell_outcome(gappy, 10, 20, start, end, now_ms=2200, **kwargs) == ("void", None)
+    assert cell_outcome([], 10, 20, start, end, now_ms=2200, **kwargs) == ("void", None)
+
+
+def test_largest_gap_counts_the_window_edges() -> None:
+    """Window start to first tick and last tick to window end are gaps too."""
+    assert largest_gap([1450, 1500], 1000, 2000) == 500
+    assert largest_gap([1000, 1600], 1000, 2000) == 600
+    assert largest_gap([], 1000, 2000) == 1000
+
+
+def test_book_limits_and_release() -> None:
+    """Bet size, per-wallet cell stake, cell and market liability are each enforced."""
+    book = Book(CFG)
+    with pytest.raises(Rejection, match="between 5 and 500") as small:
+        book.reserve("w", 1, 1, 4, 8)
+    assert small.value.code == "exposure_limit"
+    with pytest.raises(Rejection, match="between"):
+        book.reserve("w", 1, 1, 501, 1000)
+    book.reserve("w", 1, 1, 500, 1000)
+    with pytest.raises(Rejection, match="stake at most 600"):
+        book.reserve("w", 1, 1, 101, 202)
+    book.reserve("v", 1, 1, 500, 1000)
+    with pytest.raises(Rejection, match="cell has reached"):
+        book.reserve("u", 1, 1, 5, 10)
+    book.reserve("u", 2, 1, 500, 1000)
+    with pytest.raises(Rejection, match="market has reached"):
+        book.reserve("u", 3, 1, 5, 10)
+    book.release("u", 2, 1, 500, 1000)
+    assert book.liability == 2000
+    bet = OpenBet(1, "w", 1, 1, 500, 1000)
+    book.add_open(bet)
+    book.settled([bet])
+    assert (book.liability, book.cell_liability(1, 1), book.open_count) == (1000, 1000, 0)
+    book.reserve("w", 1, 1, 5, 10)  # the wallet's stake in the cell was released too
+
+
+def test_breaker_feed_age_liability_and_halt() -> None:
+    """Feed age raises the state at once and lowers it only after recover_ms of health."""
+    b = Breaker(CFG)
+    assert b.update(0, None, 0) is None and b.state == CRITICAL  # no feed yet
+    assert b.update(100, 0, 0) is None  # healthy, recovering
+    change = b.update(1100, 50, 0)
+    assert change is not None and (change.old, change.new) == (CRITICAL, NORMAL)
+    assert b.update(1200, 150, 0).new == WARNING  # type: ignore[union-attr]
+    assert b.update(1300, 600, 0).new == CRITICAL  # type: ignore[union-attr]
+    assert b.update(1400, 10, 0) is None  # healthy again, but not for long enough
+    assert b.update(2399, 10, 0) is None
+    assert b.update(2400, 10, 0).new == NORMAL  # type: ignore[union-attr]
+    assert b.update(2500, 10, 2500).new == WARNING  # type: ignore[union-attr]  # 83% of cap
+    assert b.update(2600, 10, 2990).new == CRITICAL  # type: ignore[union-attr]
+    assert b.update(2700, 10, 0).new == NORMAL  # type: ignore[union-attr]  # at once
+    b.halted = "maintenance"
+    change = b.update(2800, 10, 0)
+    assert change is not None and change.new == CRITICAL and "maintenance" in change.reasons[0]
+    assert b.update(99_999, 10, 0) is None  # stays until resumed
+    b.halted = None
+    assert b.update(100_000, 10, 0).new == NORMAL  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("tick", "reason"),
+    [
+        (Tick(11, 0, 2000), "positive"),
+        (Tick(10, 100, 2000), "seq"),
+        (Tick(11, 100, 1000), "timestamp must be above"),
+        (Tick(11, 100, 9000), "future"),
+        (Tick(11, 106, 2000), "outlier"),
+    ],
+)
+def test_tick_rules_refuse(tick: Tick, reason: str) -> None:
+    """Non-positive prices, old seq or timestamps, future timestamps and jumps are refused."""
+    rules = TickRules(CFG, Tick(10, 100, 1000))
+    with pytest.raises(Rejection, match=reason) as refused:
+        rules.check(tick, now_ms=5000)
+    assert refused.value.code == "tick_rejected"
+    rules.check(Tick(11, 105, 5500), now_ms=5000)  # within the outlier limit and the skew
+
+
+def test_simulated_feed_is_seeded_and_continues_after_restart() -> None:
+    """The same seed gives the same ticks; a restart continues from the last tick."""
+    cfg = MarketConfig("SIM-USD", sim_seed=3)
+    a = [SimulatedFeed(cfg, None).next(1000 + i) for i in range(1)]
+    first, second = SimulatedFeed(cfg, None), SimulatedFeed(cfg, None)
+    assert [first.next(i).price for i in range(50)] == [second.next(i).price for i in range(50)]
+    resumed = SimulatedFeed(cfg, Tick(50, 12345, 50))
+    assert resumed.next(60).seq == 51 and a[0].seq == 1
+    assert SimulatedFeed(MarketConfig("SIM-USD", sim_seed=4), None).next(0).price != a[0].price
