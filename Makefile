@@ -47,8 +47,14 @@ var/admin.token:
 	umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(32))' > $@
 	@echo "made a development admin token in $@ (tapgate wallet credit reads it)"
 
+# The development markets: simulated feeds, BTC-USD at $65,000 in $10 bands, ETH-USD at
+# $3,500 in $0.50 bands (prices in cents); any TAPGATE_* set in the shell wins.
+DEV_MARKETS := TAPGATE_MARKET_BTC_USD_SIM_START_PRICE=6500000 TAPGATE_MARKET_BTC_USD_BAND=1000 \
+  TAPGATE_MARKET_ETH_USD_SIM_START_PRICE=350000 TAPGATE_MARKET_ETH_USD_BAND=50
+
 run: $(STAMP) var/admin.token
-	TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 \
+	env $(DEV_MARKETS) $$(env | grep '^TAPGATE_' | tr '\n' ' ') \
+	  TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 \
 	  $(BIN)/tapgate serve --host 127.0.0.1 --port 8080
 
 lint: $(STAMP)

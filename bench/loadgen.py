@@ -50,13 +50,15 @@ from gateway.protocol import bet_message  # noqa: E402
 
 ADDRESSES = [f"127.0.{i // 250}.{i % 250 + 2}" for i in range(128)]
 MARKET = "BTC-USD"
-PRICE_ROW = 6_500_000  # any row: until the markets issue every well-formed cell is open
-COLUMN_MS = 5_000
+# bench/gateway.env gives the market ten-minute columns open for an hour and a quiet
+# simulated feed, so this row in the column after next is open and priced for a whole run.
+PRICE_ROW = 650
+COLUMN_MS = 600_000
 
 
 def open_cell(ts_ms: int) -> str:
-    """A cell whose column starts comfortably after ``ts_ms``."""
-    return f"cell-{PRICE_ROW}-{ts_ms // COLUMN_MS + 4}"
+    """A cell that takes bets at ``ts_ms``."""
+    return f"cell-{PRICE_ROW}-{ts_ms // COLUMN_MS + 2}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -429,8 +431,13 @@ class Server:
             if self.proc.poll() is not None:
                 raise SystemExit(f"server exited: {(self.dir / 'server.log').read_text()[-2000:]}")
             try:
-                httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=0.5)
-                return
+                if command is not None:  # the trivial stub has no markets
+                    httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=0.5)
+                    return
+                markets = httpx.get(f"http://127.0.0.1:{self.port}/api/markets", timeout=0.5)
+                if all(m["priced"] and m["breaker"]["state"] == 0 for m in markets.json()["markets"]):
+                    return
+                time.sleep(0.1)
             except httpx.TransportError:
                 time.sleep(0.1)
         raise SystemExit("server did not start")

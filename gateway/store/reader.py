@@ -16,7 +16,8 @@ __all__ = ["QUERIES", "Reader", "StartState", "bet_view"]
 
 _SELECT_BET = (
     "SELECT id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout, "
-    "min_multiplier, ts, status, accepted_at FROM bets"
+    "min_multiplier, ts, status, accepted_at, s.payout, s.settled_at "
+    "FROM bets LEFT JOIN settlements AS s ON s.bet_id = bets.id"
 )
 
 QUERIES = {
@@ -39,7 +40,8 @@ QUERIES = {
 
 def bet_view(row: Any) -> dict[str, Any]:
     """A bet row as the API shows it."""
-    (id_, wallet, nonce, market, cell_id, amount, mult, payout, min_mult, ts, status, at) = row
+    (id_, wallet, nonce, market, cell_id, amount, mult, payout, min_mult, ts, status, at) = row[:12]
+    paid, settled_at = row[12:14]
     return {
         "bet_id": str(id_),
         "wallet": wallet,
@@ -53,6 +55,8 @@ def bet_view(row: Any) -> dict[str, Any]:
         "potential_payout": payout,
         "status": status,
         "accepted_at": at,
+        "payout": paid,
+        "settled_at": settled_at,
     }
 
 
