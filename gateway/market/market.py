@@ -1,7 +1,9 @@
 """One market's live state: ticks, volatility, the multiplier table, breaker and book.
 
-Only committed ticks reach ``apply``. The multiplier table is recomputed there, once per
-tick, never per request; ``quote`` is a dictionary look-up plus the cell's open check.
+Only committed ticks reach ``apply``, which updates the price and the volatility; the
+multiplier table is then recomputed from ``pricing_inputs`` (off the event loop, by the
+service) and installed with ``install``, once per tick, never per request. ``quote`` is a
+dictionary look-up plus the cell's open check.
 """
 
 from __future__ import annotations
@@ -32,11 +34,15 @@ class Market:
         self.last_received_ms: int | None = None
         self.sigma: float | None = None
         self.table: dict[tuple[int, int], tuple[int, float]] = {}
+        self.table_seq = 0  # the tick the table was computed from
         for tick in history:
             self.ticks.append(tick)
             self.last = tick
         self.rules = TickRules(cfg, self.last)
         self._estimate()
+        inputs = self.pricing_inputs()
+        if inputs is not None:
+            self.install(inputs[0], price_grid(cfg, *inputs[1:]))
 
     @property
     def symbol(self) -> str:
@@ -44,17 +50,26 @@ class Market:
 
     def _estimate(self) -> None:
         cfg = self.cfg
-        self.table = {}
         recent = list(self.ticks)[-cfg.vol_window :]
         if len(recent) < cfg.min_ticks or self.last is None:
             self.sigma = None
             return
         self.sigma = estimate_volatility((t.ts, t.price) for t in recent)
-        if self.sigma is not None:
-            self.table = price_grid(cfg, self.last.price, self.last.ts, self.sigma)
+
+    def pricing_inputs(self) -> tuple[int, int, int, float] | None:
+        """(seq, price, ts, sigma) of the last tick, or None while pricing is unavailable."""
+        if self.sigma is None or self.last is None:
+            return None
+        return self.last.seq, self.last.price, self.last.ts, self.sigma
+
+    def install(self, seq: int, table: dict[tuple[int, int], tuple[int, float]]) -> None:
+        """Use the table computed from tick ``seq``, unless a newer one is in place."""
+        if seq >= self.table_seq:
+            self.table = table
+            self.table_seq = seq
 
     def apply(self, tick: Tick, received_ms: int) -> None:
-        """A committed tick: new price, volatility and multiplier table."""
+        """A committed tick: new price and volatility (the service re-prices the grid)."""
         self.rules.accepted(tick)
         self.ticks.append(tick)
         self.last = tick
