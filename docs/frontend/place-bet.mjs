@@ -1,20 +1,21 @@
 // Sign and place a tapgate bet with WebCrypto Ed25519: the same code runs in a browser
-// (Chrome 137+, Firefox 129+, Safari 17+) and in Node 20+. No dependencies.
+// (Chrome 137+, Firefox 129+, Safari 17+) and in Node 18.4+. No dependencies.
 //
 // Node: node place-bet.mjs http://127.0.0.1:8080
 // It prints the new wallet's address, waits for one line on stdin (fund the wallet, then
 // press Enter), bets 100 on the most likely open cell, and prints the gateway's answer.
 
+const webcrypto = globalThis.crypto ?? (await import("node:crypto")).webcrypto; // Node 18 has no global
 const hex = (bytes) => Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
 
 export async function newWallet() {
-  const keys = await crypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
-  const address = hex(await crypto.subtle.exportKey("raw", keys.publicKey));
+  const keys = await webcrypto.subtle.generateKey({ name: "Ed25519" }, true, ["sign", "verify"]);
+  const address = hex(await webcrypto.subtle.exportKey("raw", keys.publicKey));
   return { address, privateKey: keys.privateKey };
 }
 
 export async function sign(wallet, text) {
-  const signature = await crypto.subtle.sign({ name: "Ed25519" }, wallet.privateKey, new TextEncoder().encode(text));
+  const signature = await webcrypto.subtle.sign({ name: "Ed25519" }, wallet.privateKey, new TextEncoder().encode(text));
   return hex(signature);
 }
 
@@ -29,7 +30,7 @@ export async function placeBet(baseUrl, wallet, market, cellId, amount, minMulti
     market,
     cell_id: cellId,
     amount, // an integer in minor units
-    nonce: crypto.randomUUID(), // reuse the same body to retry: the gateway answers it idempotently
+    nonce: webcrypto.randomUUID(), // reuse the same body to retry: the gateway answers it idempotently
     timestamp: Date.now(),
   };
   if (minMultiplier !== undefined) bet.min_multiplier = minMultiplier; // e.g. "1.50"
