@@ -434,8 +434,9 @@ class Server:
                 if command is not None:  # the trivial stub has no markets
                     httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=0.5)
                     return
-                markets = httpx.get(f"http://127.0.0.1:{self.port}/api/markets", timeout=0.5)
-                if all(m["priced"] and m["breaker"]["state"] == 0 for m in markets.json()["markets"]):
+                url = f"http://127.0.0.1:{self.port}/api/markets"
+                markets = httpx.get(url, timeout=0.5).json()["markets"]
+                if all(m["priced"] and m["breaker"]["state"] == 0 for m in markets):
                     return
                 time.sleep(0.1)
             except httpx.TransportError:

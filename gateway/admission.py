@@ -71,10 +71,13 @@ class Admission:
         self._address_window = settings.address_burst / settings.address_rate
         self._wallet_window = settings.wallet_burst / settings.wallet_rate
 
-    async def place(self, bet: BetRequest, client: str, now: float) -> tuple[bytes, int, bool]:
+    async def place(
+        self, bet: BetRequest, client: str, now: float, log: dict[str, object] | None = None
+    ) -> tuple[bytes, int, bool]:
         """Admit ``bet`` from ``client`` at wall-clock ``now`` (seconds).
 
-        Returns (receipt, bet id, replayed) or raises Rejection.
+        Returns (receipt, bet id, replayed) or raises Rejection. ``log`` receives the batch
+        id of a newly committed bet, for the request's log line.
         """
         s = self.settings
         wait = self.address_buckets.take(client, now)
@@ -145,4 +148,7 @@ class Admission:
             book.release(bet.wallet, bet.row, bet.col, bet.amount, payout)
             raise Rejection("overloaded", "the bet queue is full", retry_after=1.0)
         self.recent.begin(key, message, future)
-        return await future, pending.bet_id, False
+        receipt = await future
+        if log is not None:
+            log["batch_id"] = pending.batch_id
+        return receipt, pending.bet_id, False

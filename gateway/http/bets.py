@@ -42,10 +42,14 @@ class PlaceBet:
             check_json_content_type(content_type)
             body = await read_body(receive, content_length, MAX_BODY)
             bet = parse_bet(body, self.markets)
+            fields = scope["tapgate.log"]
+            fields["wallet"] = bet.wallet
             receipt, bet_id, replayed = await self.admission.place(
-                bet, client_key(scope), time.time()
+                bet, client_key(scope), time.time(), fields
             )
+            fields["bet_id"] = str(bet_id)
         except Rejection as rejection:
+            scope["tapgate.log"]["error"] = rejection.code
             self._rejected.labels(rejection.code).inc()
             await send_rejection(send, rejection, request_id(scope))
             return

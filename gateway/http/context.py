@@ -22,6 +22,8 @@ __all__ = ["RequestContext", "request_id", "client_key"]
 log = structlog.get_logger("tapgate.http")
 
 _SANE_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+# W3C Trace Context: version-traceid-parentid-flags; an all-zero trace id is invalid.
+_TRACEPARENT = re.compile(rb"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 SECURITY_HEADERS = (
     (b"cache-control", b"no-store"),
     (b"x-content-type-options", b"nosniff"),
@@ -52,10 +54,12 @@ class RequestContext:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = forwarded = None
+        incoming = forwarded = traceparent = None
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 incoming = value
+            elif name == b"traceparent":
+                traceparent = value
             elif name == b"x-forwarded-for":
                 forwarded = value if forwarded is None else forwarded + b"," + value
         if incoming is not None and _SANE_ID.fullmatch(incoming):
@@ -67,6 +71,8 @@ class RequestContext:
         address = client_address(peer, forwarded, self.trusted_proxies)
         scope["tapgate.address"] = address
         scope["tapgate.client"] = rate_key(address)
+        fields: dict[str, object] = {}
+        scope["tapgate.log"] = fields  # handlers add wallet, bet_id, batch_id, error
         extra = [(b"x-request-id", rid.encode()), *SECURITY_HEADERS]
         started = False
         status = 500
@@ -96,11 +102,25 @@ class RequestContext:
                 rid,
             )
         finally:
+            elapsed = time.perf_counter() - begun
+            route = _route(scope)
             if http:
                 metrics.in_flight.dec()
-                route = _route(scope)
-                metrics.request_seconds.labels(route).observe(time.perf_counter() - begun)
+                metrics.request_seconds.labels(route).observe(elapsed)
                 metrics.requests.labels(route, str(status)).inc()
+            trace = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
+            trace_id = trace.group(1).decode() if trace and trace.group(1).strip(b"0") else None
+            log.info(
+                "request" if http else "stream_closed",
+                request_id=rid,
+                trace_id=trace_id,
+                method=scope.get("method", "GET"),
+                route=route,
+                status=status if http else None,
+                duration_ms=round(elapsed * 1000, 3),
+                client=address,
+                **fields,
+            )
 
 
 def _route(scope: Scope) -> str:

@@ -65,6 +65,7 @@ class PendingBet:
 
     __slots__ = (
         "accepted_at",
+        "batch_id",
         "bet_id",
         "enqueued_at",
         "future",
@@ -90,6 +91,7 @@ class PendingBet:
         self.key = key
         self.future = future
         self.bet_id = 0
+        self.batch_id = 0
         self.enqueued_at = 0.0
 
     @property
@@ -347,6 +349,7 @@ class Writer:
                 continue
             self.accounts.settle_debit(bet.wallet, bet.amount)
             self.recent.committed(bet.key, receipt, bet.request.timestamp)
+            bet.batch_id = batch_id
             committed.append(bet)
             _resolve(bet.future, receipt)
         self.on_committed(committed)
