@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
+import socket
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,9 +62,35 @@ def _serve(args: argparse.Namespace) -> int:
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
     )
-    server = uvicorn.Server(config)
+    server = _server_class()(config)
     server.run()
     return 0 if server.started else 1
+
+
+def _server_class() -> type:
+    import uvicorn
+
+    from gateway.sdnotify import Notifier
+
+    class NotifyingServer(uvicorn.Server):
+        """uvicorn's server, telling systemd READY=1 once the sockets listen."""
+
+        notifier = Notifier()
+        watchdog: asyncio.Task[None] | None = None
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                self.notifier.notify("READY=1")
+                self.watchdog = asyncio.get_running_loop().create_task(self.notifier.watchdog())
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            self.notifier.notify("STOPPING=1")
+            if self.watchdog is not None:
+                self.watchdog.cancel()
+            await super().shutdown(sockets)
+
+    return NotifyingServer
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -202,13 +231,17 @@ def _show(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     from gateway.ops.check import run_check
+    from gateway.ops.runs import record_run
 
     settings = _settings_or_exit()
+    started = time.time()
     report = run_check(settings.db_path, settings.markets)
     for name in report.passed:
         print(f"ok      {name}")
     for problem in report.failed:
         print(f"FAILED  {problem}")
+    if settings.db_path.exists():
+        record_run(settings.db_path, "check", started, report.ok, "; ".join(report.failed))
     return 0 if report.ok else 1
 
 
@@ -224,16 +257,21 @@ def _settings_or_exit() -> Settings:
 
 def _backup(args: argparse.Namespace) -> int:
     from gateway.ops.backup import BackupError, backup
+    from gateway.ops.runs import record_run
 
     settings = _settings_or_exit()
     directory = Path(
         args.dir or os.environ.get("TAPGATE_BACKUP_DIR") or settings.data_dir / "backups"
     )
+    started = time.time()
     try:
         path = backup(settings.db_path, directory, args.keep, args.post_command)
     except BackupError as exc:
         print(f"tapgate: backup failed: {exc}", file=sys.stderr)
+        if settings.db_path.exists():
+            record_run(settings.db_path, "backup", started, False, str(exc))
         return 1
+    record_run(settings.db_path, "backup", started, True, str(path))
     print(path)
     return 0
 

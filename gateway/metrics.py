@@ -151,3 +151,24 @@ class Metrics:
             "Stream connections closed because their buffer filled up",
             registry=r,
         )
+        self.ops_last_success = Gauge(
+            "tapgate_ops_last_success_timestamp_seconds",
+            "Unix time of the newest successful run of an ops job (backup, archive, check)",
+            ["job"],
+            registry=r,
+        )
+        self.ops_last_ok = Gauge(
+            "tapgate_ops_last_run_ok",
+            "1 if the newest run of the ops job succeeded, 0 if it failed",
+            ["job"],
+            registry=r,
+        )
+        self.wal_bytes = Gauge(
+            "tapgate_sqlite_wal_bytes", "Size of the SQLite write-ahead log", registry=r
+        )
+        self.loop_lag = Histogram(
+            "tapgate_event_loop_lag_seconds",
+            "How late the event loop ran a timer due every housekeeping interval",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )

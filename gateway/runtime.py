@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sqlite3
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiosqlite
 import structlog
@@ -21,6 +24,7 @@ from gateway.market.hub import Hub
 from gateway.market.market import Market
 from gateway.market.service import Markets, market_from_history
 from gateway.metrics import Metrics
+from gateway.ops.runs import last_runs
 from gateway.recent import RecentBets
 from gateway.store.database import open_checkpointer, open_reader, prepare
 from gateway.store.reader import Reader
@@ -70,6 +74,18 @@ class Runtime:
             self._housekeep(), name="tapgate-housekeeping"
         )
 
+    async def _refresh_ops(self) -> None:
+        try:
+            results = await asyncio.to_thread(_ops_results, self.settings.db_path)
+        except sqlite3.Error as exc:
+            log.warning("ops_results_unreadable", error=str(exc))
+            return
+        for job, (success_ms, ok) in results.items():
+            if success_ms is not None:
+                self.metrics.ops_last_success.labels(job).set(success_ms / 1000)
+            if ok is not None:
+                self.metrics.ops_last_ok.labels(job).set(ok)
+
     async def close(self) -> None:
         """Stop feeds and resolver, refuse new bets, commit the queued ones, close the database."""
         await self.markets.stop()
@@ -85,11 +101,19 @@ class Runtime:
         log.info("stopped", queued=len(self.writer.queue))
 
     async def _housekeep(self) -> None:
-        """Drop idle buckets and expired replay entries; checkpoint the WAL off the commit path."""
+        """Drop idle buckets and expired replay entries; checkpoint the WAL off the commit
+        path; measure the event loop's lag; refresh the ops jobs' results every 10 s."""
         checkpointer = self.connections[-1]
         interval = self.settings.checkpoint_interval_s
+        loop = asyncio.get_running_loop()
+        ops_due = 0.0
         while True:
+            due = loop.time() + interval
             await asyncio.sleep(interval)
+            self.metrics.loop_lag.observe(max(0.0, loop.time() - due))
+            if loop.time() >= ops_due:
+                ops_due = loop.time() + 10.0
+                await self._refresh_ops()
             now = time.time()
             for limiter in (
                 self.bet_limits,
@@ -106,6 +130,21 @@ class Runtime:
             except aiosqlite.Error as exc:
                 log.warning("checkpoint_failed", error=str(exc))
             self.writer.request_checkpoint()
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:  # no WAL right now
+        return 0
+
+
+def _ops_results(db_path: Path) -> dict[str, tuple[int | None, int | None]]:
+    conn = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=ro", uri=True)
+    try:
+        return last_runs(conn)
+    finally:
+        conn.close()
 
 
 async def _load_markets(settings: Settings, reader: Reader) -> list[Market]:
@@ -191,6 +230,8 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
     writer.on_refused = markets.refused
     metrics.queue_depth.set_function(writer.queue.__len__)
     metrics.stream_connections.set_function(hub.__len__)
+    wal = Path(f"{path}-wal")
+    metrics.wal_bytes.set_function(lambda: _size(wal))
     metrics.fastpath.labels(fastpath.IMPLEMENTATION).set(1)
     s = settings
     bet_limits = _limiter(

@@ -156,7 +156,20 @@ CREATE TABLE market_halts (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# v3: results of the operator jobs (backup, archive, check), exported as metrics.
+_V3 = """
+CREATE TABLE ops_runs (
+    id          INTEGER PRIMARY KEY,
+    job         TEXT NOT NULL CHECK (job IN ('backup', 'archive', 'check')),
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL,
+    ok          INTEGER NOT NULL CHECK (ok IN (0, 1)),
+    detail      TEXT NOT NULL
+);
+CREATE INDEX ops_runs_job ON ops_runs (job, finished_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
