@@ -15,9 +15,7 @@ from tests.gatewayproc import ADMIN_TOKEN, ROOT, GatewayProcess
 
 SYSTEMD = ROOT / "systemd"
 UNITS = ["tapgate.service"] + [
-    f"tapgate-{job}.{kind}"
-    for job in ("backup", "check")
-    for kind in ("service", "timer")
+    f"tapgate-{job}.{kind}" for job in ("backup", "check") for kind in ("service", "timer")
 ]
 
 
