@@ -276,6 +276,55 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _archive(args: argparse.Namespace) -> int:
+    """Through the running gateway's writer, or, when none runs, under the data dir's lock."""
+    import sqlite3
+
+    from gateway.lockfile import DataDirLocked, hold_lock
+    from gateway.ops.archive import (
+        ARCHIVE_NAME,
+        ArchiveError,
+        archive_all,
+        archive_cutoff,
+        parse_age,
+    )
+    from gateway.ops.runs import record_run
+    from gateway.store.database import prepare
+    from gateway.store.schema import connect_pragmas
+
+    settings = _settings_or_exit()
+    try:
+        age = parse_age(args.older_than)
+    except ValueError as exc:
+        print(f"tapgate archive: {exc}", file=sys.stderr)
+        return 2
+    started = time.time()
+    try:
+        fd = hold_lock(settings.lock_path)
+    except DataDirLocked:
+        code = _admin_post(args.url, "/admin/archive", {"older_than_s": age})
+        record_run(settings.db_path, "archive", started, code == 0, "through the gateway")
+        return code
+    try:
+        prepare(settings.db_path, settings.synchronous)
+        conn = sqlite3.connect(settings.db_path, isolation_level=None)
+        conn.executescript(connect_pragmas(settings.synchronous))
+        try:
+            cutoff = archive_cutoff(int(started * 1000), age, settings)
+            moved = archive_all(conn, settings.data_dir / ARCHIVE_NAME, cutoff)
+        finally:
+            conn.close()
+    except (ArchiveError, sqlite3.Error) as exc:
+        print(f"tapgate archive: {exc}", file=sys.stderr)
+        record_run(settings.db_path, "archive", started, False, str(exc))
+        return 1
+    finally:
+        os.close(fd)
+    record_run(settings.db_path, "archive", started, True, f"moved {moved}")
+    print(orjson.dumps({"moved": moved, "archive": str(settings.data_dir / ARCHIVE_NAME)}).decode())
+    return 0
+
+
 def _restore(args: argparse.Namespace) -> int:
     from gateway.lockfile import DataDirLocked
     from gateway.ops.backup import BackupError, restore
@@ -328,6 +377,13 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--keep", type=int, default=48, help="newest backups to keep")
     backup.add_argument("--post-command", help="run with the new file's path appended")
     backup.set_defaults(func=_backup)
+
+    archive = sub.add_parser(
+        "archive", help="move settled bets older than an age into archive.db (stubs stay)"
+    )
+    archive.add_argument("--older-than", required=True, help="e.g. 30d, 12h, 90m")
+    archive.add_argument("--url", default=DEFAULT_URL, help="the gateway, when it runs")
+    archive.set_defaults(func=_archive)
 
     restore = sub.add_parser("restore", help="replace the database by a backup (gateway stopped)")
     restore.add_argument("file")

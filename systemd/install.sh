@@ -96,7 +96,7 @@ ln -sfn "releases/$rev" "$OPT/current"  # relative: valid inside a rendered root
 
 if live; then
   systemctl daemon-reload
-  systemctl enable --now tapgate.service tapgate-backup.timer tapgate-check.timer
+  systemctl enable --now tapgate.service tapgate-backup.timer tapgate-check.timer tapgate-archive.timer
   systemctl restart tapgate.service
   smoke
 fi

@@ -14,6 +14,7 @@ from gateway.errors import Rejection
 from gateway.http.auth import require_admin, require_admin_address, signed_wallet
 from gateway.http.body import check_json_content_type, read_body
 from gateway.http.responses import JSON, json_object
+from gateway.ops.archive import ARCHIVE_NAME, archive_cutoff, archive_step
 from gateway.runtime import Runtime
 
 __all__ = ["routes"]
@@ -165,6 +166,35 @@ async def credit_wallet(request: Request) -> Response:
     )
 
 
+async def archive(request: Request) -> Response:
+    """Archive settled bets through the writer, one step (<= 1,000 bets) per transaction."""
+    rt = _runtime(request)
+    s = rt.settings
+    require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
+    check_json_content_type(request.headers.get("content-type", "").encode("latin-1"))
+    declared = request.headers.get("content-length")
+    body = await read_body(
+        request.receive, None if declared is None else declared.encode(), _MAX_ADMIN_BODY
+    )
+    data = json_object(body)
+    for key in data:
+        if key != "older_than_s":
+            raise _invalid(str(key)[:64], "unknown field")
+    age = data.get("older_than_s")
+    if type(age) is not int or not 0 <= age <= 10 * 365 * 86400:
+        raise _invalid("older_than_s", "must be a JSON integer of seconds, up to ten years")
+    cutoff = archive_cutoff(int(time.time() * 1000), age, s)
+    path = s.data_dir / ARCHIVE_NAME
+    moved = after = 0
+    while True:
+        async with rt.writer.lock:
+            step, after = await rt.writer.call(archive_step, path, cutoff, after)
+        if not step:
+            break
+        moved += step
+    return JSON({"moved": moved, "archive": str(path), "cutoff_ms": cutoff})
+
+
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
@@ -173,4 +203,5 @@ routes = [
     Route("/api/wallets/{wallet}", get_wallet, methods=["GET"]),
     Route("/api/wallets/{wallet}/bets", list_bets, methods=["GET"]),
     Route("/admin/wallets/{wallet}/credit", credit_wallet, methods=["POST"]),
+    Route("/admin/archive", archive, methods=["POST"]),
 ]

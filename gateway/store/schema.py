@@ -169,7 +169,13 @@ CREATE TABLE ops_runs (
 CREATE INDEX ops_runs_job ON ops_runs (job, finished_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# v4: archived bets leave a stub: the row stays (ledger, lookups and nonce uniqueness keep
+# using it) without its receipt and signature, and names the archive holding them.
+_V4 = """
+ALTER TABLE bets ADD COLUMN archive TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

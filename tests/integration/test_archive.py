@@ -1,0 +1,143 @@
+"""The archiver: settled bets move to archive.db, stubs keep the ledger and nonces working."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from gateway.client import Wallet, bet_body
+from gateway.ops.archive import ArchiveError, archive_all, attached, copy_to_archive, due_ids
+from gateway.store.invariants import ledger_violations
+from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, tapgate
+from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ScriptedFeed, priced
+from tests.integration.test_markets import _post_all, _wait
+
+ENV = {**MARKET_ENV, "TAPGATE_RECEIVE_WINDOW_MS": "500", "TAPGATE_FUTURE_SKEW_MS": "0"}
+
+
+def _settled_bets(gw: GatewayProcess, count: int) -> list[dict[str, Any]]:
+    """``count`` bets on a far row, lost about two seconds later."""
+    wallet = Wallet.generate()
+    gw.fund(wallet, 100_000)
+    col = -(-(int(time.time() * 1000) + 600) // COLUMN_MS)
+    bodies = [
+        bet_body(wallet, market="BTC-USD", cell_id=f"cell-104-{col}", amount=10)
+        for _ in range(count)
+    ]
+    responses = asyncio.run(_post_all(gw, bodies))
+    assert all(r.status_code == 202 for r in responses), responses[0].text
+    ids = [int(r.json()["bet_id"]) for r in responses]
+
+    def settled() -> bool:
+        with _db(gw) as conn:
+            (n,) = conn.execute(
+                "SELECT count(*) FROM settlements WHERE bet_id BETWEEN ? AND ?",
+                (min(ids), max(ids)),
+            ).fetchone()
+        return bool(n == count)
+
+    _wait(settled, 10, "settlement")
+    time.sleep(0.6)  # past the receive window
+    return bodies
+
+
+def _db(gw: GatewayProcess) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{gw.data_dir / 'tapgate.db'}?mode=ro", uri=True)
+
+
+def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
+    """Archived bets keep stubs; lookups, nonce uniqueness, ledger and check still hold."""
+    gw: GatewayProcess = make_gateway(ENV)
+    gw.start(markets_ready=False)
+    feed = ScriptedFeed(gw).start()
+    try:
+        priced(gw)
+        bodies = _settled_bets(gw, 30)
+        with _db(gw) as conn:
+            before = conn.execute(
+                "SELECT id, receipt, signature FROM bets WHERE archive IS NULL"
+            ).fetchall()
+            ledger_before = conn.execute("SELECT count(*) FROM ledger").fetchone()
+        env = {"PATH": "/usr/bin:/bin", "TAPGATE_ADMIN_TOKEN": ADMIN_TOKEN, **ENV}
+        run = tapgate("archive", "--older-than", "0s", "--url", gw.url, env=env, data=gw.data_dir)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert orjson.loads(run.stdout)["moved"] == 30
+        again = tapgate("archive", "--older-than", "0s", "--url", gw.url, env=env, data=gw.data_dir)
+        assert orjson.loads(again.stdout)["moved"] == 0
+        with gw.client() as c:  # the same signed bet again: its nonce is still taken
+            r = c.post(
+                "/api/bets",
+                content=orjson.dumps(bodies[0]),
+                headers={"content-type": "application/json"},
+            )
+        assert r.status_code in (401, 409), r.text
+    finally:
+        feed.stop()
+        gw.stop()
+    with _db(gw) as conn:
+        stubs = conn.execute(
+            "SELECT id, receipt, signature, archive FROM bets WHERE archive IS NOT NULL"
+        ).fetchall()
+        assert len(stubs) == 30 and all(
+            s[1] == "" and s[2] == "" and s[3] == "archive.db" for s in stubs
+        )
+        assert conn.execute("SELECT count(*) FROM ledger").fetchone() == ledger_before
+        assert ledger_violations(conn) == []
+    with sqlite3.connect(gw.data_dir / "archive.db") as archive:
+        kept = dict(
+            (i, (r, s)) for i, r, s in archive.execute("SELECT id, receipt, signature FROM bets")
+        )
+    for bet_id, receipt, signature in before:
+        if bet_id in kept:
+            assert kept[bet_id] == (receipt, signature)
+    assert len(kept) == 30
+    check = tapgate("check", env={"PATH": "/usr/bin:/bin", **ENV}, data=gw.data_dir)
+    assert check.returncode == 0, check.stdout
+    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+        assert (
+            conn.execute("SELECT job, ok FROM ops_runs WHERE job = 'archive'").fetchall()
+            == [("archive", 1)] * 2
+        )
+
+
+def test_interrupted_archive_resumes_and_a_bad_copy_stubs_nothing(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """Rows copied before a crash are verified and stubbed on re-run; a mismatch refuses."""
+    gw: GatewayProcess = make_gateway(ENV)
+    gw.start(markets_ready=False)
+    feed = ScriptedFeed(gw).start()
+    try:
+        priced(gw)
+        _settled_bets(gw, 12)
+    finally:
+        feed.stop()
+        gw.stop()
+    db = gw.data_dir / "tapgate.db"
+    archive = gw.data_dir / "archive.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    cutoff = int(time.time() * 1000)
+    try:
+        with attached(conn, archive):  # a run that stopped right after phase 1
+            ids = due_ids(conn, cutoff, 0)
+            assert len(ids) == 12
+            copy_to_archive(conn, ids)
+        with sqlite3.connect(archive) as a:  # and a copy that went bad meanwhile
+            a.execute("UPDATE bets SET amount = amount + 1 WHERE id = ?", (ids[0],))
+        with pytest.raises(ArchiveError, match="checksums differ"):
+            archive_all(conn, archive, cutoff)
+        stubs = conn.execute("SELECT count(*) FROM bets WHERE archive IS NOT NULL").fetchone()
+        assert stubs == (0,)  # nothing stubbed: every receipt is still in the database
+        with sqlite3.connect(archive) as a:
+            a.execute("DELETE FROM bets WHERE id = ?", (ids[0],))
+        assert archive_all(conn, archive, cutoff) == 12  # the re-run copies, verifies, stubs
+        assert archive_all(conn, archive, cutoff) == 0
+        assert ledger_violations(conn) == []
+    finally:
+        conn.close()
