@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import random
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,11 @@ async def drive(
     stop: asyncio.Event,
     clients: int,
     seed: int,
+    cell: Callable[[], str] | None = None,
 ) -> None:
-    """``clients`` connections each posting bets back to back until ``stop`` is set."""
+    """``clients`` connections each posting bets back to back until ``stop`` is set.
+
+    ``cell`` picks each bet's cell (default: the test markets' open cell)."""
     rng = random.Random(seed)
     counter = itertools.count()
 
@@ -44,7 +48,8 @@ async def drive(
             while not stop.is_set():
                 wallet = wallets[rng.randrange(len(wallets))]
                 nonce = f"s{seed}w{worker}n{next(counter)}"
-                body = signed(wallet, nonce=nonce, amount=rng.randint(1, 50))
+                extra = {} if cell is None else {"cell_id": cell()}
+                body = signed(wallet, nonce=nonce, amount=rng.randint(1, 50), **extra)
                 key = (wallet.address, nonce)
                 outcomes.in_flight += 1
                 try:

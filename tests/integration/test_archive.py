@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from gateway.store.invariants import ledger_violations
 from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, tapgate
 from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ScriptedFeed, priced
 from tests.integration.test_markets import _post_all, _wait
+from tests.load import Outcomes, check_database, drive
 
 ENV = {**MARKET_ENV, "TAPGATE_RECEIVE_WINDOW_MS": "500", "TAPGATE_FUTURE_SKEW_MS": "0"}
 
@@ -141,3 +143,54 @@ def test_interrupted_archive_resumes_and_a_bad_copy_stubs_nothing(
         assert ledger_violations(conn) == []
     finally:
         conn.close()
+
+
+def test_backup_check_and_archive_during_load_cause_no_bet_errors(
+    make_gateway: Any, tmp_path: Path
+) -> None:
+    """Under concurrent bet traffic, backup, check and archive succeed and every bet gets 202."""
+    unlimited = {"TAPGATE_ADDRESS_RATE": "1000000", "TAPGATE_ADDRESS_BURST": "1000000"}
+    gw: GatewayProcess = make_gateway({**ENV, **unlimited})
+    gw.start(markets_ready=False)
+    feed = ScriptedFeed(gw).start()
+    try:
+        priced(gw)
+        _settled_bets(gw, 40)  # something for the archive to move
+        wallets = [Wallet.generate() for _ in range(20)]
+        for w in wallets:
+            gw.fund(w, 1_000_000)
+        env = {"PATH": "/usr/bin:/bin", "TAPGATE_ADMIN_TOKEN": ADMIN_TOKEN, **ENV}
+
+        def jobs() -> list[subprocess.CompletedProcess[str]]:
+            time.sleep(0.5)
+            return [
+                tapgate("backup", "--dir", str(tmp_path / "b"), env=env, data=gw.data_dir),
+                tapgate("check", env=env, data=gw.data_dir),
+                tapgate(
+                    "archive", "--older-than", "0s", "--url", gw.url, env=env, data=gw.data_dir
+                ),
+            ]
+
+        def far_cell() -> str:
+            return f"cell-104-{(int(time.time() * 1000) + 2000) // COLUMN_MS}"
+
+        async def scenario() -> tuple[Outcomes, list[subprocess.CompletedProcess[str]]]:
+            outcomes = Outcomes()
+            stop = asyncio.Event()
+            traffic = asyncio.create_task(drive(gw.url, wallets, outcomes, stop, 16, 3, far_cell))
+            results = await asyncio.to_thread(jobs)
+            await asyncio.sleep(0.5)
+            stop.set()
+            await traffic
+            return outcomes, results
+
+        outcomes, results = asyncio.run(scenario())
+    finally:
+        feed.stop()
+        gw.stop()
+    for result in results:
+        assert result.returncode == 0, result.args + [result.stdout, result.stderr]
+    assert orjson.loads(results[2].stdout)["moved"] == 40
+    assert len(outcomes.acked) > 100
+    assert outcomes.refused == {} and not outcomes.unknown
+    check_database(gw.data_dir / "tapgate.db")
