@@ -34,7 +34,7 @@ def build(db: Path, bets: int) -> None:
     prepare(db)
     conn = sqlite3.connect(db, isolation_level=None)
     conn.executescript(
-        f"""  # noqa: S608 - a benchmark fixture from constants
+        f"""
         BEGIN;
         INSERT INTO accounts (id, kind) VALUES ('{WALLET}', 'wallet');
         INSERT INTO deposits VALUES ('d', '{WALLET}', {bets * 10}, 0);
@@ -52,7 +52,7 @@ def build(db: Path, bets: int) -> None:
         INSERT INTO settlements (bet_id, outcome, payout, settled_at)
         SELECT id, 'lost', 0, id FROM bets;
         COMMIT;
-        """
+        """  # noqa: S608 - a benchmark fixture built from constants
     )
     conn.close()
 
