@@ -14,6 +14,7 @@
 # first (the schema only moves forward: rolling back past a migration means restoring it).
 set -euo pipefail
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
+unset TAPGATE_NO_EXTENSIONS  # a release always carries the compiled fastpath
 ROOT=""
 MODE=install
 while [ $# -gt 0 ]; do

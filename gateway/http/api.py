@@ -13,6 +13,7 @@ from starlette.routing import Route
 from gateway.errors import Rejection
 from gateway.http.auth import require_admin, require_admin_address, signed_wallet
 from gateway.http.body import check_json_content_type, read_body
+from gateway.http.openapi import openapi
 from gateway.http.responses import JSON, json_object
 from gateway.ops.archive import ARCHIVE_NAME, archive_cutoff, archive_step
 from gateway.runtime import Runtime
@@ -195,10 +196,15 @@ async def archive(request: Request) -> Response:
     return JSON({"moved": moved, "archive": str(path), "cutoff_ms": cutoff})
 
 
+async def openapi_json(request: Request) -> Response:
+    return JSON(openapi())
+
+
 routes = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/metrics", metrics, methods=["GET"]),
+    Route("/openapi.json", openapi_json, methods=["GET"]),
     Route("/api/bets/{bet_id}", get_bet, methods=["GET"]),
     Route("/api/wallets/{wallet}", get_wallet, methods=["GET"]),
     Route("/api/wallets/{wallet}/bets", list_bets, methods=["GET"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -82,11 +83,13 @@ def test_render_installed_a_working_release(rendered: Path) -> None:
     assert tapgate.exists() and (current / "docs/OPERATIONS.md").exists()
     token = rendered / "etc/tapgate/admin.token"
     assert token.stat().st_mode & 0o077 == 0 and len(token.read_text().strip()) >= 32
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAPGATE_")}
     probe = subprocess.run(
         [str(current / "venv/bin/python"), "-c", "import fastpath; print(fastpath.IMPLEMENTATION)"],
         capture_output=True,
         text=True,
         timeout=60,
+        env=env,
     )
     assert probe.stdout.strip() == "c"
 

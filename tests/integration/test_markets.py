@@ -16,10 +16,11 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from gateway.client import Wallet, bet_body
+from gateway.feeder import signed_tick
 from gateway.http.stream import subscribe_message
 from gateway.store.invariants import ledger_violations
 from tests.gatewayproc import GatewayProcess, tapgate
-from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ScriptedFeed, priced, zigzag
+from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ORACLE, ScriptedFeed, priced, zigzag
 
 ENV = {
     **MARKET_ENV,
@@ -154,6 +155,21 @@ def test_full_game_wins_loses_and_voids_exactly_the_right_bets(
             payout
             == {"won": receipt["potential_payout"], "void": receipt["amount"], "lost": 0}[outcome]
         )
+
+
+def test_ticks_need_the_oracle_signature(market: tuple[GatewayProcess, ScriptedFeed]) -> None:
+    """A tick signed by another key, or altered after signing, is refused and not stored."""
+    gw, _ = market
+    with gw.client() as c:
+        seq = c.get("/api/markets").json()["markets"][0]["seq"] + 1000
+        ts = int(time.time() * 1000)
+        forged = signed_tick(Wallet.generate(), "BTC-USD", seq, 10_050, ts)
+        altered = {**signed_tick(ORACLE, "BTC-USD", seq, 10_050, ts), "price": 10_090}
+        for tick in (forged, altered):
+            r = c.post("/admin/markets/BTC-USD/ticks", json={"ticks": [tick]})
+            assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_signature"
+    with _db(gw) as conn:
+        assert conn.execute("SELECT count(*) FROM ticks WHERE seq = ?", (seq,)).fetchone() == (0,)
 
 
 def test_cells_outside_the_open_columns_are_closed(

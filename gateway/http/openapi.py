@@ -1,0 +1,186 @@
+"""The OpenAPI 3.1 description served at ``/openapi.json``.
+
+Written by hand next to the routes (docs/API.md is the prose); tests/test_openapi.py keeps
+its paths and methods equal to the application's routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway import __version__
+
+__all__ = ["openapi"]
+
+_HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+_ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _responses(ok: int, ok_schema: dict[str, Any], *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = {str(ok): {"description": "success", **_json(ok_schema)}}
+    for status in errors:
+        out[str(status)] = {"description": "error (docs/API.md lists the codes)", **_json(_ERROR)}
+    return out
+
+
+_OBJECT: dict[str, Any] = {"type": "object"}
+_SIGNED_READ = [
+    {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+    for h in ("X-Tapgate-Wallet", "X-Tapgate-Timestamp", "X-Tapgate-Signature")
+]
+_ADMIN: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+_BET = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["wallet", "market", "cell_id", "amount", "nonce", "timestamp", "signature"],
+    "properties": {
+        "wallet": _HEX64,
+        "market": {"type": "string"},
+        "cell_id": {
+            "type": "string",
+            "pattern": "^cell-(0|[1-9][0-9]{0,17})-(0|[1-9][0-9]{0,17})$",
+        },
+        "amount": {"type": "integer", "minimum": 1, "maximum": 10**12},
+        "nonce": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+        "timestamp": {"type": "integer", "minimum": 0},
+        "min_multiplier": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,5})\\.[0-9]{2}$"},
+        "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+    },
+}
+
+
+def openapi() -> dict[str, Any]:
+    """The document, built on each call (it is small)."""
+    bet_id = _path("bet_id", {"type": "string", "pattern": "^[1-9][0-9]{0,18}$"})
+    wallet = _path("wallet", _HEX64)
+    market = _path("market", {"type": "string"})
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "tapgate", "version": __version__, "description": "docs/API.md"},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message", "request_id"],
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "request_id": {"type": "string"},
+                                "field": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+                "Bet": _BET,
+            },
+        },
+        "paths": {
+            "/healthz": {"get": {"responses": _responses(200, _OBJECT)}},
+            "/readyz": {"get": {"responses": _responses(200, _OBJECT, 503)}},
+            "/metrics": {
+                "get": {
+                    "description": "Prometheus text; admin allowlist only",
+                    "responses": {
+                        "200": {"description": "text/plain metrics"},
+                        "403": {"description": "forbidden"},
+                    },
+                }
+            },
+            "/openapi.json": {"get": {"responses": _responses(200, _OBJECT)}},
+            "/api/bets": {
+                "post": {
+                    "requestBody": {
+                        "required": True,
+                        **_json({"$ref": "#/components/schemas/Bet"}),
+                    },
+                    "responses": _responses(202, _OBJECT, 400, 401, 409, 413, 415, 422, 429, 503),
+                }
+            },
+            "/api/bets/{bet_id}": {
+                "get": {
+                    "parameters": [bet_id, *_SIGNED_READ],
+                    "responses": _responses(200, _OBJECT, 401, 404, 429),
+                }
+            },
+            "/api/wallets/{wallet}": {
+                "get": {
+                    "parameters": [wallet, *_SIGNED_READ],
+                    "responses": _responses(200, _OBJECT, 401, 404, 429),
+                }
+            },
+            "/api/wallets/{wallet}/bets": {
+                "get": {
+                    "parameters": [wallet, *_SIGNED_READ],
+                    "responses": _responses(200, _OBJECT, 401, 404, 422, 429),
+                }
+            },
+            "/api/markets": {"get": {"responses": _responses(200, _OBJECT, 429)}},
+            "/api/markets/{market}/grid": {
+                "get": {"parameters": [market], "responses": _responses(200, _OBJECT, 404, 429)}
+            },
+            "/api/stream": {
+                "get": {
+                    "description": "WebSocket upgrade; protocol in docs/FRONTEND.md",
+                    "responses": {
+                        "101": {"description": "switching protocols"},
+                        "403": {"description": "refused"},
+                    },
+                }
+            },
+            "/admin/wallets/{wallet}/credit": {
+                "post": {
+                    "security": _ADMIN,
+                    "parameters": [wallet],
+                    "requestBody": {"required": True, **_json(_OBJECT)},
+                    "responses": _responses(200, _OBJECT, 400, 401, 403, 409, 413, 415, 422, 429),
+                }
+            },
+            "/admin/archive": {
+                "post": {
+                    "security": _ADMIN,
+                    "requestBody": {"required": True, **_json(_OBJECT)},
+                    "responses": _responses(200, _OBJECT, 400, 401, 403, 413, 415, 422, 429),
+                }
+            },
+            "/admin/markets/{market}/ticks": {
+                "post": {
+                    "description": "oracle-signed ticks; admin allowlist, no token",
+                    "parameters": [market],
+                    "requestBody": {"required": True, **_json(_OBJECT)},
+                    "responses": _responses(
+                        200, _OBJECT, 400, 401, 403, 404, 409, 413, 415, 422, 429
+                    ),
+                }
+            },
+            "/admin/markets/{market}/halt": {
+                "post": {
+                    "security": _ADMIN,
+                    "parameters": [market],
+                    "requestBody": {"required": True, **_json(_OBJECT)},
+                    "responses": _responses(200, _OBJECT, 400, 401, 403, 404, 413, 415, 422, 429),
+                }
+            },
+            "/admin/markets/{market}/resume": {
+                "post": {
+                    "security": _ADMIN,
+                    "parameters": [market],
+                    "responses": _responses(200, _OBJECT, 401, 403, 404, 429),
+                }
+            },
+        },
+    }
