@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapgate-installed
 COVERAGE_ENV := COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
 
-.PHONY: help run test test-compiled test-pure lint typecheck bench install prerequisites clean
+.PHONY: mutation-check help run test test-compiled test-pure lint typecheck bench install prerequisites clean
 
 help:
 	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var"
@@ -56,6 +56,10 @@ run: $(STAMP) var/admin.token
 	env $(DEV_MARKETS) $$(env | grep '^TAPGATE_' | tr '\n' ' ') \
 	  TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 \
 	  $(BIN)/tapgate serve --host 127.0.0.1 --port 8080
+
+# each patch in tests/mutations/ disables one protection; its tests must then fail
+mutation-check: $(STAMP)
+	$(BIN)/python tests/mutations/run.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway fastpath tests bench setup.py

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from typing import Any
 
@@ -81,6 +82,19 @@ def test_body_over_limit_is_413(gateway: GatewayProcess) -> None:
     """A declared body over 4096 bytes is 413."""
     r = post(gateway, b"{" + b" " * 4100 + b"}")
     assert_error(r, 413, "payload_too_large")
+
+
+def test_declared_oversize_is_413_before_the_body_arrives(gateway: GatewayProcess) -> None:
+    """Content-Length over the limit is refused at once, without waiting for the body."""
+    request = (
+        b"POST /api/bets HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 10000000\r\n\r\n{"
+    )
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=3) as sock:
+        sock.sendall(request)  # and nothing more: a reader of the body would wait for ever
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b"payload_too_large" in answer
 
 
 def test_chunked_body_over_limit_is_413(gateway: GatewayProcess) -> None:
