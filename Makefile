@@ -11,6 +11,7 @@ help:
 	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var"
 	@echo "make test   lint, type-check, and the whole suite in both fastpath modes, with coverage"
 	@echo "make bench  microbenchmarks (compiled and pure Python side by side)"
+	@echo "make mutation-check  disable each protection in turn (tests/mutations); its test must fail"
 
 prerequisites:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null || { \
