@@ -45,12 +45,23 @@ def _serve(args: argparse.Namespace) -> int:
     # The writer (and verifier) threads hand the GIL back and forth with the event loop a
     # few times per group; a shorter switch interval bounds each wait (ADR 3).
     sys.setswitchinterval(settings.switch_interval_ms / 1000)
+    from gateway.http.deadline import with_request_deadline
+
+    tls: dict[str, str] = {}
+    if settings.tls_certfile is not None and settings.tls_keyfile is not None:
+        tls = {"ssl_certfile": str(settings.tls_certfile), "ssl_keyfile": str(settings.tls_keyfile)}
     config = uvicorn.Config(
         create_app(settings),
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=with_request_deadline(settings.request_timeout_s),
+        timeout_keep_alive=settings.keepalive_s,
+        limit_concurrency=settings.limit_concurrency,
+        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and rewrite the
+        # client address; tapgate trusts only TAPGATE_TRUSTED_PROXIES (http/client_address.py)
+        proxy_headers=False,
+        h11_max_incomplete_event_size=16 * 1024,
         lifespan="on",
         access_log=False,
         server_header=False,
@@ -61,6 +72,7 @@ def _serve(args: argparse.Namespace) -> int:
         ws_max_size=4096,  # the stream takes only small subscribe messages
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
+        **tls,  # type: ignore[arg-type]
     )
     server = _server_class()(config)
     server.run()

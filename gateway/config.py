@@ -122,6 +122,11 @@ class Settings:
     stream_buffer: int = 256
     stream_max_connections: int = 1000
     cors_origins: tuple[str, ...] = ()
+    request_timeout_s: float = 10.0
+    keepalive_s: int = 5
+    limit_concurrency: int = 4096
+    tls_certfile: Path | None = None
+    tls_keyfile: Path | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -191,7 +196,25 @@ class Settings:
             stream_buffer=r.integer("TAPGATE_STREAM_BUFFER", 256, 1, 100_000),
             stream_max_connections=r.integer("TAPGATE_STREAM_MAX_CONNECTIONS", 1000, 1, 1_000_000),
             cors_origins=_origins(r.text("TAPGATE_CORS_ORIGINS", "")),
+            request_timeout_s=r.number("TAPGATE_REQUEST_TIMEOUT_S", 10.0, 0.1, 600.0),
+            keepalive_s=r.integer("TAPGATE_KEEPALIVE_S", 5, 1, 600),
+            limit_concurrency=r.integer("TAPGATE_LIMIT_CONCURRENCY", 4096, 1, 1_000_000),
+            **_tls(r),
         )
+
+
+def _tls(r: _Reader) -> dict[str, Path | None]:
+    cert = r.text("TAPGATE_TLS_CERTFILE", "")
+    key = r.text("TAPGATE_TLS_KEYFILE", "")
+    if bool(cert) != bool(key):
+        raise ConfigError("TAPGATE_TLS_CERTFILE and TAPGATE_TLS_KEYFILE go together")
+    for name, value in (("TAPGATE_TLS_CERTFILE", cert), ("TAPGATE_TLS_KEYFILE", key)):
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{name}: {value} is not a readable file")
+    return {
+        "tls_certfile": Path(cert) if cert else None,
+        "tls_keyfile": Path(key) if key else None,
+    }
 
 
 def _admin_token(r: _Reader) -> str | None:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -111,10 +112,12 @@ class GatewayProcess:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+        self.verify: ssl.SSLContext | bool = True  # trusts a TLS gateway's certificate
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if "TAPGATE_TLS_CERTFILE" in self.extra_env else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAPGATE_")}
@@ -146,9 +149,8 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.logs()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=0.5).status_code == 200 and (
-                    not markets_ready or self.markets_ready()
-                ):
+                health = httpx.get(f"{self.url}/healthz", timeout=0.5, verify=self.verify)
+                if health.status_code == 200 and (not markets_ready or self.markets_ready()):
                     return self
             except httpx.TransportError:
                 pass
@@ -166,7 +168,8 @@ class GatewayProcess:
 
     def markets_ready(self) -> bool:
         """Every market priced and its breaker normal."""
-        markets = httpx.get(f"{self.url}/api/markets", timeout=0.5).json()["markets"]
+        markets = httpx.get(f"{self.url}/api/markets", timeout=0.5, verify=self.verify)
+        markets = markets.json()["markets"]
         return all(m["priced"] and m["breaker"]["state"] == 0 for m in markets)
 
     def quote(self, market: str, cell: str) -> str:
@@ -187,7 +190,7 @@ class GatewayProcess:
             return ""
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10, **kwargs)
+        return httpx.Client(base_url=self.url, timeout=10, verify=self.verify, **kwargs)
 
     def fund(self, wallet: Wallet, amount: int, reference: str | None = None) -> httpx.Response:
         with self.client() as c:
