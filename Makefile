@@ -59,7 +59,7 @@ run: $(STAMP) var/admin.token
 	  $(BIN)/tapgate serve --host 127.0.0.1 --port 8080
 
 # each patch in tests/mutations/ disables one protection; its tests must then fail
-mutation-check: $(STAMP)
+mutation-check: $(STAMP) $(FAULTS)
 	$(BIN)/python tests/mutations/run.py
 
 lint: $(STAMP)
@@ -69,10 +69,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test-compiled: $(STAMP)
+# tests/integration/test_faults.py preloads this into gateways to fail or stall disk writes
+FAULTS := tests/faults/faultfs.so
+$(FAULTS): tests/faults/faultfs.c
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -o $@ $< -ldl
+
+test-compiled: $(STAMP) $(FAULTS)
 	$(COVERAGE_ENV) TAPGATE_REQUIRE_EXTENSIONS=1 $(BIN)/coverage run -m pytest
 
-test-pure: $(STAMP)
+test-pure: $(STAMP) $(FAULTS)
 	$(COVERAGE_ENV) TAPGATE_NO_EXTENSIONS=1 $(BIN)/coverage run -m pytest
 
 test: $(STAMP)

@@ -1,0 +1,133 @@
+"""Disk faults injected under a real gateway by tests/faults/faultfs.so (LD_PRELOAD)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from gateway.client import Wallet
+from tests.gatewayproc import ROOT, GatewayProcess, signed
+from tests.load import check_database
+
+SHIM = ROOT / "tests" / "faults" / "faultfs.so"
+
+
+@pytest.fixture
+def faulty(make_gateway: Any, tmp_path: Path) -> Any:
+    """A gateway whose writes to tapgate.db go through the shim; returns (gateway, control)."""
+    if not SHIM.exists():
+        pytest.fail(f"{SHIM} is missing: `make` builds it (gcc)")
+    control = tmp_path / "faults"
+    control.write_text("")
+
+    def make(env: dict[str, str] | None = None) -> tuple[GatewayProcess, Path]:
+        gw: GatewayProcess = make_gateway(
+            {
+                "LD_PRELOAD": str(SHIM),
+                "FAULTFS_CONTROL": str(control),
+                "FAULTFS_MATCH": "tapgate.db",
+                **(env or {}),
+            }
+        )
+        gw.start()
+        return gw, control
+
+    return make
+
+
+def _bet(gw: GatewayProcess, wallet: Wallet) -> httpx.Response:
+    with gw.client() as c:
+        return c.post(
+            "/api/bets",
+            content=orjson.dumps(signed(wallet, amount=10)),
+            headers={"content-type": "application/json"},
+        )
+
+
+@pytest.mark.parametrize("fault", ["fsync=fail", "pwrite=fail"])
+def test_write_failures_refuse_bets_then_recover_by_themselves(faulty: Any, fault: str) -> None:
+    """While fsync or pwrite fail: 503, nothing half-written; afterwards the same process
+    takes bets again and every acknowledged bet is intact."""
+    gw, control = faulty()
+    wallet = Wallet.generate()
+    gw.fund(wallet, 10_000)
+    before = [_bet(gw, wallet) for _ in range(3)]
+    assert [r.status_code for r in before] == [202] * 3
+    control.write_text(fault)
+    during = [_bet(gw, wallet) for _ in range(3)]
+    assert [r.status_code for r in during] == [503] * 3
+    assert {r.json()["error"]["code"] for r in during} == {"overloaded"}
+    assert all("retry-after" in r.headers for r in during)
+    with gw.client() as c:
+        assert c.get("/readyz").status_code == 503
+    control.write_text("")
+    deadline = time.monotonic() + 10
+    while (r := _bet(gw, wallet)).status_code != 202:
+        assert time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+    with gw.client() as c:
+        assert c.get("/readyz").status_code == 200
+    gw.stop()
+    check_database(gw.data_dir / "tapgate.db")
+    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+        stored = {
+            row[0]
+            for row in conn.execute("SELECT id FROM bets WHERE wallet = ?", (wallet.address,))
+        }
+        balance = conn.execute(
+            "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
+        ).fetchone()[0]
+    acked = {int(x.json()["bet_id"]) for x in [*before, r]}
+    assert acked <= stored
+    assert balance == 10_000 - 10 * len(stored)
+
+
+def test_slow_disk_backpressure_answers_503_before_the_stall_ends(faulty: Any) -> None:
+    """fsync stalls 1.5 s: the bounded queue fills and the overflow gets 503 at once."""
+    gw, control = faulty(
+        {
+            "TAPGATE_QUEUE_CAPACITY": "16",
+            "TAPGATE_BATCH_MAX": "8",
+            "TAPGATE_MARKET_TICK_INTERVAL_MS": "500",  # fewer tick commits queue for the disk
+        }
+    )
+    wallets = [Wallet.generate() for _ in range(10)]
+    for w in wallets:
+        gw.fund(w, 100_000)
+    control.write_text("fsync=delay:1500")
+    bodies = [signed(w, amount=5) for w in wallets for _ in range(8)]
+
+    async def fire() -> list[tuple[int, float, httpx.Headers, bytes]]:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=90) as client:
+
+            async def one(body: dict[str, Any]) -> tuple[int, float, httpx.Headers, bytes]:
+                started = time.monotonic()
+                r = await client.post(
+                    "/api/bets",
+                    content=orjson.dumps(body),
+                    headers={"content-type": "application/json"},
+                )
+                return r.status_code, time.monotonic() - started, r.headers, r.content
+
+            return await asyncio.gather(*(one(b) for b in bodies))
+
+    try:
+        results = asyncio.run(fire())
+    finally:
+        control.write_text("")
+    refused = [(took, h, body) for status, took, h, body in results if status == 503]
+    accepted = [took for status, took, _, _ in results if status == 202]
+    assert refused and accepted
+    assert {orjson.loads(body)["error"]["code"] for _, _, body in refused} == {"overloaded"}
+    assert all(took < 1.5 for took, _, _ in refused), sorted(t for t, _, _ in refused)[-3:]
+    assert all("retry-after" in h for _, h, _ in refused)
+    assert {status for status, _, _, _ in results} <= {202, 503}
+    gw.stop()
+    check_database(gw.data_dir / "tapgate.db")
