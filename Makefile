@@ -65,6 +65,7 @@ mutation-check: $(STAMP) $(FAULTS)
 lint: $(STAMP)
 	$(BIN)/ruff check gateway fastpath tests bench setup.py
 	$(BIN)/ruff format --check gateway fastpath tests bench setup.py
+	$(BIN)/bandit -q -r gateway
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -79,7 +79,8 @@ class SimulatedFeed:
         self.price = cfg.sim_start_price if last is None else last.price
         # the same seed gives the same path, continued after a restart from the last tick
         seed = f"{cfg.sim_seed}:{cfg.symbol}:{self.seq}"
-        self._rng = random.Random(seed)  # noqa: S311 - simulated prices, reproducible on purpose
+        # simulated prices, reproducible on purpose: not a security use of randomness
+        self._rng = random.Random(seed)  # noqa: S311 # nosec B311
         dt = cfg.tick_interval_ms / 1000.0
         self._step = cfg.sim_volatility / math.sqrt(self.SECONDS_PER_YEAR) * math.sqrt(dt)
 

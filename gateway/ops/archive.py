@@ -113,7 +113,7 @@ def copy_to_archive(conn: sqlite3.Connection, ids: list[int]) -> None:
     _in_transaction(
         conn,
         lambda: conn.execute(
-            f"INSERT OR IGNORE INTO archive.bets SELECT {_COLUMNS}, s.outcome, s.payout, "  # noqa: S608
+            f"INSERT OR IGNORE INTO archive.bets SELECT {_COLUMNS}, s.outcome, s.payout, "  # noqa: S608 # nosec B608
             "s.settled_at FROM main.bets JOIN settlements AS s ON s.bet_id = bets.id "
             f"WHERE bets.id IN {_SELECTED}",
             (str(ids),),
@@ -126,11 +126,11 @@ def stub_verified(conn: sqlite3.Connection, ids: list[int], name: str) -> None:
 
     def work() -> None:
         original = conn.execute(
-            f"SELECT {_COLUMNS} FROM main.bets WHERE id IN {_SELECTED} ORDER BY id",  # noqa: S608
+            f"SELECT {_COLUMNS} FROM main.bets WHERE id IN {_SELECTED} ORDER BY id",  # noqa: S608 # nosec B608
             (str(ids),),
         ).fetchall()
         copied = conn.execute(
-            f"SELECT {_COLUMNS} FROM archive.bets WHERE id IN {_SELECTED} ORDER BY id",  # noqa: S608
+            f"SELECT {_COLUMNS} FROM archive.bets WHERE id IN {_SELECTED} ORDER BY id",  # noqa: S608 # nosec B608
             (str(ids),),
         ).fetchall()
         if len(copied) != len(ids) or _checksum(original) != _checksum(copied):
@@ -139,7 +139,7 @@ def stub_verified(conn: sqlite3.Connection, ids: list[int], name: str) -> None:
                 f"{len(copied)} of {len(ids)} rows, checksums differ"
             )
         conn.execute(
-            "UPDATE main.bets SET receipt = '', signature = '', archive = ? WHERE id IN "  # noqa: S608
+            "UPDATE main.bets SET receipt = '', signature = '', archive = ? WHERE id IN "  # noqa: S608 # nosec B608
             + _SELECTED,
             (name, str(ids)),
         )

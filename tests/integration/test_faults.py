@@ -105,7 +105,7 @@ def test_slow_disk_backpressure_answers_503_before_the_stall_ends(faulty: Any) -
     bodies = [signed(w, amount=5) for w in wallets for _ in range(8)]
 
     async def fire() -> list[tuple[int, float, httpx.Headers, bytes]]:
-        async with httpx.AsyncClient(base_url=gw.url, timeout=90) as client:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
 
             async def one(body: dict[str, Any]) -> tuple[int, float, httpx.Headers, bytes]:
                 started = time.monotonic()
