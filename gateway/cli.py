@@ -140,21 +140,11 @@ def _admin_token() -> str | None:
 
 
 def _credit(args: argparse.Namespace) -> int:
-    token = _admin_token()
-    if not token:
-        print(
-            "tapgate: set TAPGATE_ADMIN_TOKEN (or TAPGATE_ADMIN_TOKEN_FILE) to the gateway's "
-            "admin token",
-            file=sys.stderr,
-        )
-        return 2
-    with httpx.Client(base_url=args.url, timeout=10) as client:
-        response = client.post(
-            f"/admin/wallets/{args.wallet}/credit",
-            json={"amount": args.amount, "reference": args.reference},
-            headers={"authorization": f"Bearer {token}"},
-        )
-    return _print_response(response)
+    return _admin_post(
+        args.url,
+        f"/admin/wallets/{args.wallet}/credit",
+        {"amount": args.amount, "reference": args.reference},
+    )
 
 
 def _bet(args: argparse.Namespace) -> int:

@@ -12,9 +12,8 @@ from starlette.routing import Route
 
 from gateway.errors import Rejection
 from gateway.http.auth import require_admin, require_admin_address, signed_wallet
-from gateway.http.body import check_json_content_type, read_body
 from gateway.http.openapi import openapi
-from gateway.http.responses import JSON, json_object
+from gateway.http.responses import JSON, json_body
 from gateway.ops.archive import ARCHIVE_NAME, archive_cutoff, archive_step
 from gateway.runtime import Runtime
 
@@ -144,12 +143,7 @@ async def credit_wallet(request: Request) -> Response:
     wallet = request.path_params["wallet"]
     if not _WALLET.fullmatch(wallet):
         raise _invalid("wallet", "must be 64 lowercase hex digits")
-    check_json_content_type(request.headers.get("content-type", "").encode("latin-1"))
-    declared = request.headers.get("content-length")
-    body = await read_body(
-        request.receive, None if declared is None else declared.encode(), _MAX_ADMIN_BODY
-    )
-    data = json_object(body)
+    data = await json_body(request, _MAX_ADMIN_BODY)
     for key in data:
         if key not in ("amount", "reference"):
             raise _invalid(str(key)[:64], "unknown field")
@@ -172,12 +166,7 @@ async def archive(request: Request) -> Response:
     rt = _runtime(request)
     s = rt.settings
     require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
-    check_json_content_type(request.headers.get("content-type", "").encode("latin-1"))
-    declared = request.headers.get("content-length")
-    body = await read_body(
-        request.receive, None if declared is None else declared.encode(), _MAX_ADMIN_BODY
-    )
-    data = json_object(body)
+    data = await json_body(request, _MAX_ADMIN_BODY)
     for key in data:
         if key != "older_than_s":
             raise _invalid(str(key)[:64], "unknown field")

@@ -12,8 +12,7 @@ from starlette.routing import Route
 
 from gateway.errors import Rejection
 from gateway.http.auth import require_admin, require_admin_address
-from gateway.http.body import check_json_content_type, read_body
-from gateway.http.responses import JSON, json_object
+from gateway.http.responses import JSON, json_body
 from gateway.market.feed import Tick, tick_message
 from gateway.market.market import Market
 from gateway.protocol import verify
@@ -59,13 +58,6 @@ async def market_grid(request: Request) -> Response:
     return JSON({"server_time_ms": now_ms, **market.grid(now_ms)})
 
 
-async def _body(request: Request, limit: int) -> dict[str, Any]:
-    check_json_content_type(request.headers.get("content-type", "").encode("latin-1"))
-    declared = request.headers.get("content-length")
-    body = await read_body(request.receive, None if declared is None else declared.encode(), limit)
-    return json_object(body)
-
-
 def _integer(item: dict[str, Any], field: str, low: int, high: int) -> int:
     value = item.get(field)
     if type(value) is not int or not low <= value <= high:
@@ -107,7 +99,7 @@ async def post_ticks(request: Request) -> Response:
     rt = _runtime(request)
     require_admin_address(request, rt.settings.admin_allow, rt.feed_limits)
     market = _market(rt, request)
-    ticks = _ticks(market, await _body(request, _MAX_TICK_BODY))
+    ticks = _ticks(market, await json_body(request, _MAX_TICK_BODY))
     accepted = await rt.markets.ingest(market.symbol, ticks, "oracle")
     return JSON({"market": market.symbol, "accepted": len(accepted), "last_seq": accepted[-1].seq})
 
@@ -117,7 +109,7 @@ async def halt_market(request: Request) -> Response:
     s = rt.settings
     require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
     market = _market(rt, request)
-    data = await _body(request, _MAX_HALT_BODY)
+    data = await json_body(request, _MAX_HALT_BODY)
     for key in data:
         if key != "reason":
             raise _invalid(str(key)[:64], "unknown field")

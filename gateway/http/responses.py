@@ -10,10 +10,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.errors import Rejection
+from gateway.http.body import check_json_content_type, read_body
 from gateway.http.context import request_id
 from gateway.http.errors import STATUS, error_body, rejection_headers
 
-__all__ = ["JSON", "http_exception", "json_object", "rejection_response"]
+__all__ = ["JSON", "http_exception", "json_body", "json_object", "rejection_response"]
 
 
 class JSON(Response):
@@ -32,6 +33,14 @@ def json_object(body: bytes) -> dict[str, Any]:
     if type(data) is not dict:
         raise Rejection("malformed_json", "body must be a JSON object")
     return data
+
+
+async def json_body(request: Request, limit: int) -> dict[str, Any]:
+    """A JSON-object body of at most ``limit`` bytes, with the content type checked."""
+    check_json_content_type(request.headers.get("content-type", "").encode("latin-1"))
+    declared = request.headers.get("content-length")
+    body = await read_body(request.receive, None if declared is None else declared.encode(), limit)
+    return json_object(body)
 
 
 def rejection_response(request: Request, exc: Exception) -> Response:

@@ -127,7 +127,7 @@ def test_nonce_reused_after_window_refused_in_its_batch(make_gateway: MakeGatewa
     """An old nonce reused once its window passed is caught by the writer: only it gets 409."""
     gw = make_gateway(
         {
-            "TAPGATE_RECEIVE_WINDOW_MS": "300",
+            "TAPGATE_RECEIVE_WINDOW_MS": "1000",  # long enough for a loaded CI machine
             "TAPGATE_FUTURE_SKEW_MS": "100",
             "TAPGATE_BATCH_WAIT_MS": "300",
             "TAPGATE_CHECKPOINT_INTERVAL_S": "0.1",
@@ -145,7 +145,7 @@ def test_nonce_reused_after_window_refused_in_its_batch(make_gateway: MakeGatewa
             headers={"content-type": "application/json"},
         )
     assert first.status_code == 202
-    time.sleep(0.6)
+    time.sleep(1.3)  # the first bet leaves the receive window and the replay map
     bodies = [signed(reuser, nonce="once", amount=7)] + [signed(w, amount=9) for w in others]
     responses = asyncio.run(_post_all(gw.url, bodies))
     assert responses[0].status_code == 409
