@@ -10,6 +10,7 @@ commit time).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 import orjson
@@ -58,7 +59,9 @@ class Admission:
         clock: Callable[[], float],
         markets: Markets,
         verifier: BatchVerifier | None = None,
+        observe_verify: Callable[[float], None] = lambda seconds: None,
     ) -> None:
+        self.observe_verify = observe_verify
         self.markets = markets
         self.settings = settings
         self.accounts = accounts
@@ -88,7 +91,9 @@ class Admission:
         message = bet.message
         verifier = self.verifier
         if verifier is None:
+            started = time.perf_counter()
             verify(bet.wallet, message, bet.signature)
+            self.observe_verify(time.perf_counter() - started)
         elif not await verifier.verify(
             bytes.fromhex(bet.signature) + message, bytes.fromhex(bet.wallet)
         ):

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.routing import WebSocketRoute
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.config import Settings
@@ -18,7 +18,7 @@ from gateway.http.bets import PlaceBet
 from gateway.http.context import RequestContext, request_id
 from gateway.http.errors import send_rejection
 from gateway.http.responses import http_exception, rejection_response
-from gateway.http.stream import stream
+from gateway.http.stream import stream, stream_without_upgrade
 from gateway.metrics import Metrics
 from gateway.runtime import Runtime, open_runtime
 
@@ -51,7 +51,12 @@ class TapgateApp:
         self.metrics = Metrics()
         self._place_bet: PlaceBet | None = None
         self.starlette = Starlette(
-            routes=[*api.routes, *markets.routes, WebSocketRoute("/api/stream", stream)],
+            routes=[
+                *api.routes,
+                *markets.routes,
+                WebSocketRoute("/api/stream", stream),
+                Route("/api/stream", stream_without_upgrade, methods=["GET"]),
+            ],
             lifespan=self._lifespan,
             exception_handlers={Rejection: rejection_response, HTTPException: http_exception},
         )

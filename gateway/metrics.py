@@ -6,15 +6,20 @@ Names follow Prometheus conventions: ``tapgate_`` prefix, base units (seconds, m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
 __all__ = ["Metrics"]
 
@@ -172,3 +177,35 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.verify_seconds = Histogram(
+            "tapgate_bet_verify_duration_seconds",
+            "Ed25519 verification of one bet",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+
+    def watch_rate_limits(self, tables: dict[tuple[str, str], Any]) -> None:
+        """Export the size and evictions of each token-bucket table, at scrape time."""
+        self.registry.register(_RateLimitCollector(tables))
+
+
+class _RateLimitCollector(Collector):
+    def __init__(self, tables: dict[tuple[str, str], Any]) -> None:
+        self.tables = tables
+
+    def collect(self) -> Iterator[Metric]:
+        keys = GaugeMetricFamily(
+            "tapgate_rate_limit_keys",
+            "Keys held by a token-bucket table (bounded by TAPGATE_BUCKET_MAX_KEYS)",
+            labels=["family", "kind"],
+        )
+        evictions = CounterMetricFamily(
+            "tapgate_rate_limit_evictions",
+            "Least recently used buckets dropped because the table was full",
+            labels=["family", "kind"],
+        )
+        for (family, kind), table in self.tables.items():
+            keys.add_metric([family, kind], len(table))
+            evictions.add_metric([family, kind], table.evictions)
+        yield keys
+        yield evictions

@@ -248,6 +248,7 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         loop.time,
         markets,
         verifier,
+        metrics.verify_seconds.observe,
     )
     runtime = Runtime(
         settings=settings,
@@ -278,6 +279,19 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
             s.stream_burst,
             s.bucket_max_keys,
         ),
+    )
+    metrics.watch_rate_limits(
+        {
+            (limiter.name, kind): getattr(limiter, kind)
+            for limiter in (
+                runtime.bet_limits,
+                runtime.read_limits,
+                runtime.admin_limits,
+                runtime.feed_limits,
+                runtime.stream_limits,
+            )
+            for kind in ("address", "wallet")
+        }
     )
     log.info(
         "started",

@@ -186,7 +186,7 @@ async def archive(request: Request) -> Response:
 
 
 async def openapi_json(request: Request) -> Response:
-    return JSON(openapi())
+    return JSON(openapi(_runtime(request).settings.symbols))
 
 
 routes = [

@@ -32,6 +32,7 @@ STATUS: dict[str, int] = {
     "tick_rejected": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
+    "upgrade_required": 426,
     "invalid_field": 422,
     "rate_limited": 429,
     "internal_error": 500,

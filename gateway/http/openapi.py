@@ -6,6 +6,7 @@ its paths and methods equal to the application's routes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gateway import __version__
@@ -39,7 +40,7 @@ def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-_BET = {
+_BET: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["wallet", "market", "cell_id", "amount", "nonce", "timestamp", "signature"],
@@ -59,14 +60,66 @@ _BET = {
 }
 
 
-def openapi() -> dict[str, Any]:
-    """The document, built on each call (it is small)."""
+_TICKS = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["ticks"],
+    "properties": {
+        "ticks": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 100,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["seq", "price", "ts", "signature"],
+                "properties": {
+                    "seq": {"type": "integer", "minimum": 1, "maximum": 2**62},
+                    "price": {"type": "integer", "minimum": 1, "maximum": 10**15},
+                    "ts": {"type": "integer", "minimum": 0, "maximum": 10**15},
+                    "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+                },
+            },
+        }
+    },
+}
+_CREDIT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["amount", "reference"],
+    "properties": {
+        "amount": {"type": "integer", "minimum": 1, "maximum": 10**15},
+        "reference": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+    },
+}
+_HALT = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["reason"],
+    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 200}},
+}
+_ARCHIVE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["older_than_s"],
+    "properties": {"older_than_s": {"type": "integer", "minimum": 0, "maximum": 10 * 365 * 86400}},
+}
+
+
+def openapi(markets: Sequence[str] = ("BTC-USD", "ETH-USD")) -> dict[str, Any]:
+    """The document for a gateway serving ``markets``, built on each call (it is small)."""
     bet_id = _path("bet_id", {"type": "string", "pattern": "^[1-9][0-9]{0,18}$"})
     wallet = _path("wallet", _HEX64)
-    market = _path("market", {"type": "string"})
+    market = _path("market", {"type": "string", "enum": list(markets)})
+    bet = {**_BET, "properties": {**_BET["properties"], "market": {"enum": list(markets)}}}
     return {
         "openapi": "3.1.0",
-        "info": {"title": "tapgate", "version": __version__, "description": "docs/API.md"},
+        "info": {
+            "title": "tapgate",
+            "version": __version__,
+            "description": "docs/API.md. The WebSocket GET /api/stream is not an OpenAPI "
+            "operation: its protocol is in docs/FRONTEND.md (a plain GET gets 426).",
+        },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
@@ -86,7 +139,7 @@ def openapi() -> dict[str, Any]:
                         }
                     },
                 },
-                "Bet": _BET,
+                "Bet": bet,
             },
         },
         "paths": {
@@ -133,27 +186,18 @@ def openapi() -> dict[str, Any]:
             "/api/markets/{market}/grid": {
                 "get": {"parameters": [market], "responses": _responses(200, _OBJECT, 404, 429)}
             },
-            "/api/stream": {
-                "get": {
-                    "description": "WebSocket upgrade; protocol in docs/FRONTEND.md",
-                    "responses": {
-                        "101": {"description": "switching protocols"},
-                        "403": {"description": "refused"},
-                    },
-                }
-            },
             "/admin/wallets/{wallet}/credit": {
                 "post": {
                     "security": _ADMIN,
                     "parameters": [wallet],
-                    "requestBody": {"required": True, **_json(_OBJECT)},
+                    "requestBody": {"required": True, **_json(_CREDIT)},
                     "responses": _responses(200, _OBJECT, 400, 401, 403, 409, 413, 415, 422, 429),
                 }
             },
             "/admin/archive": {
                 "post": {
                     "security": _ADMIN,
-                    "requestBody": {"required": True, **_json(_OBJECT)},
+                    "requestBody": {"required": True, **_json(_ARCHIVE)},
                     "responses": _responses(200, _OBJECT, 400, 401, 403, 413, 415, 422, 429),
                 }
             },
@@ -161,7 +205,7 @@ def openapi() -> dict[str, Any]:
                 "post": {
                     "description": "oracle-signed ticks; admin allowlist, no token",
                     "parameters": [market],
-                    "requestBody": {"required": True, **_json(_OBJECT)},
+                    "requestBody": {"required": True, **_json(_TICKS)},
                     "responses": _responses(
                         200, _OBJECT, 400, 401, 403, 404, 409, 413, 415, 422, 429
                     ),
@@ -171,7 +215,7 @@ def openapi() -> dict[str, Any]:
                 "post": {
                     "security": _ADMIN,
                     "parameters": [market],
-                    "requestBody": {"required": True, **_json(_OBJECT)},
+                    "requestBody": {"required": True, **_json(_HALT)},
                     "responses": _responses(200, _OBJECT, 400, 401, 403, 404, 413, 415, 422, 429),
                 }
             },

@@ -60,7 +60,12 @@ def http_exception(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):
         raise TypeError(exc)
     if exc.status_code == 405:
-        rejection = Rejection("method_not_allowed", "method not allowed on this path")
+        allow = (exc.headers or {}).get("Allow", "")
+        rejection = Rejection(
+            "method_not_allowed",
+            "method not allowed on this path",
+            headers=((b"allow", allow.encode("latin-1")),) if allow else (),
+        )
     else:
         rejection = Rejection("not_found", "no such resource")
     return rejection_response(request, rejection)

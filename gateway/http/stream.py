@@ -19,6 +19,8 @@ from typing import Any
 
 import orjson
 import structlog
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.errors import Rejection
@@ -26,7 +28,7 @@ from gateway.market.hub import Subscriber
 from gateway.protocol import check_window, verify
 from gateway.runtime import Runtime
 
-__all__ = ["stream", "subscribe_message"]
+__all__ = ["stream", "stream_without_upgrade", "subscribe_message"]
 
 log = structlog.get_logger("tapgate.stream")
 
@@ -99,6 +101,15 @@ async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
 async def _send(websocket: WebSocket, sub: Subscriber) -> None:
     while True:
         await websocket.send_text(await sub.queue.get())
+
+
+async def stream_without_upgrade(request: Request) -> Response:
+    """A plain GET of the stream's path: 426, the client must upgrade to a WebSocket."""
+    raise Rejection(
+        "upgrade_required",
+        "GET /api/stream is a WebSocket: send Connection: Upgrade, Upgrade: websocket",
+        headers=((b"upgrade", b"websocket"),),
+    )
 
 
 async def stream(websocket: WebSocket) -> None:

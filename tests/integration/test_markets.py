@@ -344,6 +344,8 @@ def test_stream_and_cors_refuse_foreign_origins(
         foreign = c.options("/api/bets", headers={"origin": "https://evil.example", **preflight})
         allowed = c.options("/api/bets", headers={"origin": "https://app.example", **preflight})
         simple = c.get("/api/markets", headers={"origin": "https://evil.example"})
+        plain = c.get("/api/stream")  # not an upgrade
+    assert plain.status_code == 426 and plain.json()["error"]["code"] == "upgrade_required"
     assert "access-control-allow-origin" not in foreign.headers
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in simple.headers
