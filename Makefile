@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapgate-installed
 COVERAGE_ENV := COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
 
-.PHONY: mutation-check help run test test-compiled test-pure lint typecheck bench install prerequisites clean
+.PHONY: semgrep mutation-check help run test test-compiled test-pure lint typecheck bench install prerequisites clean
 
 help:
 	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var"
@@ -62,10 +62,23 @@ run: $(STAMP) var/admin.token
 mutation-check: $(STAMP) $(FAULTS)
 	$(BIN)/python tests/mutations/run.py
 
+# semgrep lives in a venv of its own (its many pins must not move the gateway's)
+SEMGREP_VENV := .venv-semgrep
+$(SEMGREP_VENV)/.installed: requirements/semgrep-lock.txt
+	test -x $(SEMGREP_VENV)/bin/python || $(PYTHON) -m venv $(SEMGREP_VENV)
+	$(SEMGREP_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes \
+	  -r requirements/semgrep-lock.txt
+	touch $@
+
+semgrep: $(SEMGREP_VENV)/.installed
+	$(SEMGREP_VENV)/bin/semgrep scan --config tests/semgrep/rules.yml --metrics=off --error \
+	  --quiet --disable-version-check gateway
+
 lint: $(STAMP)
 	$(BIN)/ruff check gateway fastpath tests bench setup.py
 	$(BIN)/ruff format --check gateway fastpath tests bench setup.py
 	$(BIN)/bandit -q -r gateway
+	$(MAKE) --no-print-directory semgrep
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -93,4 +106,4 @@ bench: $(STAMP)
 	$(BIN)/pytest bench -p no:randomly --benchmark-only --benchmark-group-by=group -o addopts=""
 
 clean:
-	rm -rf $(VENV) build *.egg-info fastpath/*.c fastpath/*.so .coverage .coverage.* htmlcov
+	rm -rf $(VENV) $(SEMGREP_VENV) build *.egg-info fastpath/*.c fastpath/*.so .coverage .coverage.* htmlcov

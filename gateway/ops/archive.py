@@ -38,10 +38,29 @@ __all__ = [
 ARCHIVE_NAME = "archive.db"
 STEP_ROWS = 1000
 
-_COLUMNS = (
-    "id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout, min_multiplier, "
-    "ts, signature, status, accepted_at, batch_id, receipt"
-)
+# The bet columns both copies hold, spelled out in each statement: no SQL is assembled.
+_COPY = """
+INSERT OR IGNORE INTO archive.bets
+SELECT bets.id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout,
+       min_multiplier, ts, signature, status, accepted_at, batch_id, receipt,
+       s.outcome, s.payout, s.settled_at
+  FROM main.bets JOIN settlements AS s ON s.bet_id = bets.id
+ WHERE bets.id IN (SELECT value FROM json_each(?))
+"""
+_MAIN_ROWS = """
+SELECT id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout,
+       min_multiplier, ts, signature, status, accepted_at, batch_id, receipt
+  FROM main.bets WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id
+"""
+_ARCHIVED_ROWS = """
+SELECT id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout,
+       min_multiplier, ts, signature, status, accepted_at, batch_id, receipt
+  FROM archive.bets WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id
+"""
+_STUB = """
+UPDATE main.bets SET receipt = '', signature = '', archive = ?
+ WHERE id IN (SELECT value FROM json_each(?))
+"""
 _ARCHIVE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS archive.bets (
     id INTEGER PRIMARY KEY, wallet TEXT NOT NULL, nonce TEXT NOT NULL, market TEXT NOT NULL,
@@ -105,19 +124,11 @@ def _in_transaction(conn: sqlite3.Connection, work: Callable[[], object]) -> Non
         raise
 
 
-_SELECTED = "(SELECT value FROM json_each(?))"
-
-
 def copy_to_archive(conn: sqlite3.Connection, ids: list[int]) -> None:
     """Phase 1: the full rows and their settlements into the archive, committed."""
     _in_transaction(
         conn,
-        lambda: conn.execute(
-            f"INSERT OR IGNORE INTO archive.bets SELECT {_COLUMNS}, s.outcome, s.payout, "  # noqa: S608 # nosec B608
-            "s.settled_at FROM main.bets JOIN settlements AS s ON s.bet_id = bets.id "
-            f"WHERE bets.id IN {_SELECTED}",
-            (str(ids),),
-        ),
+        lambda: conn.execute(_COPY, (str(ids),)),
     )
 
 
@@ -125,24 +136,14 @@ def stub_verified(conn: sqlite3.Connection, ids: list[int], name: str) -> None:
     """Phase 2: compare both copies (count and checksum), then turn the bets into stubs."""
 
     def work() -> None:
-        original = conn.execute(
-            f"SELECT {_COLUMNS} FROM main.bets WHERE id IN {_SELECTED} ORDER BY id",  # noqa: S608 # nosec B608
-            (str(ids),),
-        ).fetchall()
-        copied = conn.execute(
-            f"SELECT {_COLUMNS} FROM archive.bets WHERE id IN {_SELECTED} ORDER BY id",  # noqa: S608 # nosec B608
-            (str(ids),),
-        ).fetchall()
+        original = conn.execute(_MAIN_ROWS, (str(ids),)).fetchall()
+        copied = conn.execute(_ARCHIVED_ROWS, (str(ids),)).fetchall()
         if len(copied) != len(ids) or _checksum(original) != _checksum(copied):
             raise ArchiveError(
                 f"archive check failed for bets {ids[0]}..{ids[-1]}: "
                 f"{len(copied)} of {len(ids)} rows, checksums differ"
             )
-        conn.execute(
-            "UPDATE main.bets SET receipt = '', signature = '', archive = ? WHERE id IN "  # noqa: S608 # nosec B608
-            + _SELECTED,
-            (name, str(ids)),
-        )
+        conn.execute(_STUB, (name, str(ids)))
 
     _in_transaction(conn, work)
 
