@@ -164,6 +164,23 @@ def test_missing_field_is_422(gateway: GatewayProcess, rich: Wallet, field: str)
     assert_error(post(gateway, body), 422, "invalid_field", field)
 
 
+@pytest.mark.parametrize("offset_ms", [-4000, 700])
+def test_clock_skew_inside_the_window_edges_is_accepted(
+    gateway: GatewayProcess, rich: Wallet, offset_ms: int
+) -> None:
+    """A client clock 4 s behind or 0.7 s ahead (inside 5 s / 1 s) still places bets."""
+    r = post(gateway, signed(rich, timestamp=int(time.time() * 1000) + offset_ms))
+    assert r.status_code == 202, r.text
+
+
+def test_deeply_nested_json_is_400(gateway: GatewayProcess) -> None:
+    """Nesting deeper than the parsers allow, within the size limit, is 400 malformed_json."""
+    deep = b"[" * 2000 + b"]" * 2000
+    assert_error(post(gateway, deep), 400, "malformed_json")
+    nested = b'{"wallet": ' + b"[" * 1500 + b"]" * 1500 + b"}"
+    assert_error(post(gateway, nested), 400, "malformed_json")
+
+
 @pytest.mark.parametrize("offset_ms", [-5600, 1600])
 def test_stale_or_future_timestamp_is_401(
     gateway: GatewayProcess, rich: Wallet, offset_ms: int

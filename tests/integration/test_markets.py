@@ -351,6 +351,35 @@ def test_stream_and_cors_refuse_foreign_origins(
     assert "access-control-allow-origin" not in simple.headers
 
 
+def test_stream_handshakes_and_tick_posts_are_rate_limited(make_gateway: Any) -> None:
+    """The stream and feed-ingest families have their own per-address limits."""
+    gw: GatewayProcess = make_gateway(
+        {
+            **MARKET_ENV,
+            "TAPGATE_STREAM_RATE": "0.01",
+            "TAPGATE_STREAM_BURST": "2",
+            "TAPGATE_FEED_RATE": "0.01",
+            "TAPGATE_FEED_BURST": "3",
+        }
+    )
+    gw.start(markets_ready=False)
+    url = gw.url.replace("http", "ws") + "/api/stream"
+    for _ in range(2):
+        with connect(url, open_timeout=5):
+            pass
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, open_timeout=5)
+    assert refused.value.response.status_code == 403
+    ts = int(time.time() * 1000)
+    codes = []
+    with gw.client() as c:
+        for seq in range(1, 5):
+            tick = signed_tick(ORACLE, "BTC-USD", seq, 10_050, ts + seq)
+            codes.append(c.post("/admin/markets/BTC-USD/ticks", json={"ticks": [tick]}))
+    assert [r.status_code for r in codes] == [200, 200, 200, 429]
+    assert codes[-1].headers["retry-after"] and "ratelimit-policy" in codes[-1].headers
+
+
 def test_settlement_killed_between_batches_settles_each_bet_once(
     make_gateway: Any, tmp_path: Path
 ) -> None:
