@@ -19,6 +19,7 @@ from gateway.protocol import parse_multiplier
 __all__ = ["MarketConfig", "market_configs"]
 
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -83,30 +84,27 @@ class _MarketEnv:
         return default if found is None else convert(*found)
 
 
-def _integer(low: int, high: int) -> Callable[[str, str], int]:
-    def convert(var: str, raw: str) -> int:
+def _ranged(parse: Callable[[str], N], what: str, low: N, high: N) -> Callable[[str, str], N]:
+    """A converter: ``parse`` the text, then check it lies in [low, high]."""
+
+    def convert(var: str, raw: str) -> N:
         try:
-            value = int(raw, 10)
+            value = parse(raw)
         except ValueError as exc:
-            raise ConfigError(f"{var}: {raw!r} is not an integer") from exc
+            raise ConfigError(f"{var}: {raw!r} is not {what}") from exc
         if not low <= value <= high:
             raise ConfigError(f"{var}: {value} is outside {low}..{high}")
         return value
 
     return convert
+
+
+def _integer(low: int, high: int) -> Callable[[str, str], int]:
+    return _ranged(lambda raw: int(raw, 10), "an integer", low, high)
 
 
 def _number(low: float, high: float) -> Callable[[str, str], float]:
-    def convert(var: str, raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError as exc:
-            raise ConfigError(f"{var}: {raw!r} is not a number") from exc
-        if not low <= value <= high:
-            raise ConfigError(f"{var}: {value} is outside {low}..{high}")
-        return value
-
-    return convert
+    return _ranged(float, "a number", low, high)
 
 
 def _multiplier(var: str, raw: str) -> int:
