@@ -122,6 +122,7 @@ class Settings:
     stream_buffer: int = 256
     stream_max_connections: int = 1000
     cors_origins: tuple[str, ...] = ()
+    gc_freeze: bool = True
     request_timeout_s: float = 10.0
     keepalive_s: int = 5
     limit_concurrency: int = 4096
@@ -196,6 +197,7 @@ class Settings:
             stream_buffer=r.integer("TAPGATE_STREAM_BUFFER", 256, 1, 100_000),
             stream_max_connections=r.integer("TAPGATE_STREAM_MAX_CONNECTIONS", 1000, 1, 1_000_000),
             cors_origins=_origins(r.text("TAPGATE_CORS_ORIGINS", "")),
+            gc_freeze=r.flag("TAPGATE_GC_FREEZE", True),
             request_timeout_s=r.number("TAPGATE_REQUEST_TIMEOUT_S", 10.0, 0.1, 600.0),
             keepalive_s=r.integer("TAPGATE_KEEPALIVE_S", 5, 1, 600),
             limit_concurrency=r.integer("TAPGATE_LIMIT_CONCURRENCY", 4096, 1, 1_000_000),

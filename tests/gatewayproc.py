@@ -42,7 +42,13 @@ TEST_MARKET_ENV = {
 
 def test_settings(data_dir: Path, **env: str) -> Settings:
     """In-process settings with TEST_MARKET_ENV (``env`` adds TAPGATE_* values)."""
-    return Settings.from_env({**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(data_dir), **env})
+    return Settings.from_env(
+        {**TEST_MARKET_ENV, **IN_PROCESS, "TAPGATE_DATA_DIR": str(data_dir), **env}
+    )
+
+
+# In-process runtimes share pytest's interpreter: do not freeze its garbage collector.
+IN_PROCESS = {"TAPGATE_GC_FREEZE": "0"}
 
 
 async def markets_priced(rt: Runtime, timeout: float = 10.0) -> None:

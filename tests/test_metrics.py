@@ -12,7 +12,7 @@ from gateway.app import create_app
 from gateway.client import Wallet, bet_body
 from gateway.config import Settings
 from gateway.metrics import Metrics
-from tests.gatewayproc import TEST_MARKET_ENV, client_markets_priced, open_cell
+from tests.gatewayproc import IN_PROCESS, TEST_MARKET_ENV, client_markets_priced, open_cell
 
 
 def test_fresh_registry_per_instance() -> None:
@@ -28,7 +28,12 @@ def test_fresh_registry_per_instance() -> None:
 def test_bet_traffic_moves_metrics(tmp_path: Path) -> None:
     """A placed bet, a refusal and a group commit show up in the app's registry."""
     settings = Settings.from_env(
-        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_ADMIN_TOKEN": "t" * 20}
+        {
+            **TEST_MARKET_ENV,
+            **IN_PROCESS,
+            "TAPGATE_DATA_DIR": str(tmp_path),
+            "TAPGATE_ADMIN_TOKEN": "t" * 20,
+        }
     )
     app = create_app(settings)
     wallet = Wallet.generate()
@@ -64,7 +69,9 @@ def test_bet_traffic_moves_metrics(tmp_path: Path) -> None:
 
 def test_metrics_refused_outside_allowlist(tmp_path: Path) -> None:
     """/metrics answers only the admin allowlist."""
-    settings = Settings.from_env({**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path)})
+    settings = Settings.from_env(
+        {**TEST_MARKET_ENV, **IN_PROCESS, "TAPGATE_DATA_DIR": str(tmp_path)}
+    )
     with TestClient(create_app(settings), client=("192.0.2.1", 5000)) as client:
         r = client.get("/metrics")
     assert r.status_code == 403

@@ -12,14 +12,19 @@ from gateway.app import create_app
 from gateway.client import Wallet, bet_body
 from gateway.config import Settings
 from gateway.ops.check import run_check
-from tests.gatewayproc import TEST_MARKET_ENV, client_markets_priced, open_cell, tapgate
+from tests.gatewayproc import IN_PROCESS, TEST_MARKET_ENV, client_markets_priced, open_cell, tapgate
 
 TOKEN = "t" * 20
 
 
 def _app(tmp_path: Path) -> TestClient:
     settings = Settings.from_env(
-        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_ADMIN_TOKEN": TOKEN}
+        {
+            **TEST_MARKET_ENV,
+            **IN_PROCESS,
+            "TAPGATE_DATA_DIR": str(tmp_path),
+            "TAPGATE_ADMIN_TOKEN": TOKEN,
+        }
     )
     return TestClient(create_app(settings), client=("127.0.0.1", 5000))
 

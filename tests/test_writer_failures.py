@@ -15,7 +15,7 @@ from gateway.errors import Rejection
 from gateway.protocol import parse_bet
 from gateway.runtime import open_runtime
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import TEST_MARKET_ENV, markets_priced, open_cell
+from tests.gatewayproc import IN_PROCESS, TEST_MARKET_ENV, markets_priced, open_cell
 
 
 def _bet(wallet: Wallet, amount: int, nonce: str):  # type: ignore[no-untyped-def]
@@ -26,7 +26,12 @@ def _bet(wallet: Wallet, amount: int, nonce: str):  # type: ignore[no-untyped-de
 def test_failed_commit_refuses_whole_batch_then_recovers(tmp_path: Path) -> None:
     """When COMMIT cannot write, every bet of the batch gets 503 and nothing is kept."""
     settings = Settings.from_env(
-        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_BATCH_WAIT_MS": "20"}
+        {
+            **TEST_MARKET_ENV,
+            **IN_PROCESS,
+            "TAPGATE_DATA_DIR": str(tmp_path),
+            "TAPGATE_BATCH_WAIT_MS": "20",
+        }
     )
     wallets = [Wallet.generate() for _ in range(3)]
 
@@ -87,7 +92,12 @@ def test_require_extensions_refuses_pure_python(
 
     monkeypatch.setattr(fastpath, "IMPLEMENTATION", "py")
     settings = Settings.from_env(
-        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_REQUIRE_EXTENSIONS": "1"}
+        {
+            **TEST_MARKET_ENV,
+            **IN_PROCESS,
+            "TAPGATE_DATA_DIR": str(tmp_path),
+            "TAPGATE_REQUIRE_EXTENSIONS": "1",
+        }
     )
     with pytest.raises(RuntimeError, match="compiled fastpath"):
         asyncio.run(open_runtime(settings))
@@ -98,6 +108,7 @@ def test_writer_checkpoint_lets_the_wal_restart(tmp_path: Path) -> None:
     settings = Settings.from_env(
         {
             **TEST_MARKET_ENV,
+            **IN_PROCESS,
             "TAPGATE_DATA_DIR": str(tmp_path),
             "TAPGATE_BATCH_WAIT_MS": "0",
             "TAPGATE_CHECKPOINT_INTERVAL_S": "3600",
@@ -142,7 +153,12 @@ def test_flusher_bug_refuses_instead_of_hanging(
 ) -> None:
     """If the flusher itself breaks, waiting bets are refused and new ones get 503 at once."""
     settings = Settings.from_env(
-        {**TEST_MARKET_ENV, "TAPGATE_DATA_DIR": str(tmp_path), "TAPGATE_BATCH_WAIT_MS": "5"}
+        {
+            **TEST_MARKET_ENV,
+            **IN_PROCESS,
+            "TAPGATE_DATA_DIR": str(tmp_path),
+            "TAPGATE_BATCH_WAIT_MS": "5",
+        }
     )
     wallet = Wallet.generate()
 
