@@ -17,7 +17,7 @@ from gateway.http import api, markets
 from gateway.http.bets import PlaceBet
 from gateway.http.context import RequestContext, request_id
 from gateway.http.errors import send_rejection
-from gateway.http.responses import http_exception, rejection_response
+from gateway.http.responses import http_exception, internal_error, rejection_response
 from gateway.http.stream import stream, stream_without_upgrade
 from gateway.metrics import Metrics
 from gateway.runtime import Runtime, open_runtime
@@ -58,7 +58,11 @@ class TapgateApp:
                 Route("/api/stream", stream_without_upgrade, methods=["GET"]),
             ],
             lifespan=self._lifespan,
-            exception_handlers={Rejection: rejection_response, HTTPException: http_exception},
+            exception_handlers={
+                Rejection: rejection_response,
+                HTTPException: http_exception,
+                Exception: internal_error,
+            },
         )
         inner: ASGIApp = self._dispatch
         if settings.cors_origins:

@@ -54,3 +54,28 @@ def test_server_code_makes_no_outbound_requests() -> None:
                 f"{path.name}: {n}" for n in names if n.split(".")[0] in forbidden or n in forbidden
             ]
     assert not found, found
+
+
+def test_a_bug_in_a_route_answers_the_generic_500(tmp_path: Path) -> None:
+    """An exception escaping a Starlette route gives the JSON 500 with the request id only."""
+    from starlette.testclient import TestClient
+
+    from tests.gatewayproc import test_settings
+
+    app = create_app(test_settings(tmp_path))
+
+    async def broken(request: object) -> None:
+        raise RuntimeError("secret detail that must not leak")
+
+    app.starlette.router.routes.append(Route("/broken", broken))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.get("/broken", headers={"x-request-id": "bug-1"})
+    assert r.status_code == 500
+    assert r.json() == {
+        "error": {
+            "code": "internal_error",
+            "message": "internal error; quote the request id",
+            "request_id": "bug-1",
+        }
+    }
+    assert "secret" not in r.text and r.headers["cache-control"] == "no-store"

@@ -14,7 +14,14 @@ from gateway.http.body import check_json_content_type, read_body
 from gateway.http.context import request_id
 from gateway.http.errors import STATUS, error_body, rejection_headers
 
-__all__ = ["JSON", "http_exception", "json_body", "json_object", "rejection_response"]
+__all__ = [
+    "JSON",
+    "http_exception",
+    "internal_error",
+    "json_body",
+    "json_object",
+    "rejection_response",
+]
 
 
 class JSON(Response):
@@ -52,6 +59,16 @@ def rejection_response(request: Request, exc: Exception) -> Response:
         status_code=STATUS[exc.code],
         headers=headers,
         media_type="application/json",
+    )
+
+
+def internal_error(request: Request, exc: Exception) -> Response:
+    """A bug in a Starlette route: the generic 500 body, the request id and nothing else.
+
+    Starlette re-raises the exception after this response, so RequestContext logs it.
+    """
+    return rejection_response(
+        request, Rejection("internal_error", "internal error; quote the request id")
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -106,7 +107,13 @@ class Markets:
                 self.metrics.ticks.labels(symbol, "rejected").inc(len(ticks))
                 raise
             rows = [(t.seq, t.price, t.ts, now_ms, source, sig) for t, sig in ticks]
-            await self.writer.transaction(insert_ticks, symbol, rows)
+            try:
+                await self.writer.transaction(insert_ticks, symbol, rows)
+            except sqlite3.Error as exc:  # disk full, I/O error: nothing was stored
+                log.error("ticks_not_stored", market=symbol, error=str(exc))
+                raise Rejection(
+                    "overloaded", "the database refused the ticks", retry_after=1.0
+                ) from exc
             for tick, _ in ticks:
                 market.apply(tick, now_ms)
             self.metrics.ticks.labels(symbol, "accepted").inc(len(ticks))

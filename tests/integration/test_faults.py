@@ -13,7 +13,9 @@ import orjson
 import pytest
 
 from gateway.client import Wallet
+from gateway.feeder import signed_tick
 from tests.gatewayproc import ROOT, GatewayProcess, signed
+from tests.integration.scripted import ORACLE
 from tests.load import check_database
 
 SHIM = ROOT / "tests" / "faults" / "faultfs.so"
@@ -27,7 +29,7 @@ def faulty(make_gateway: Any, tmp_path: Path) -> Any:
     control = tmp_path / "faults"
     control.write_text("")
 
-    def make(env: dict[str, str] | None = None) -> tuple[GatewayProcess, Path]:
+    def make(env: dict[str, str] | None = None, ready: bool = True) -> tuple[GatewayProcess, Path]:
         gw: GatewayProcess = make_gateway(
             {
                 "LD_PRELOAD": str(SHIM),
@@ -36,7 +38,7 @@ def faulty(make_gateway: Any, tmp_path: Path) -> Any:
                 **(env or {}),
             }
         )
-        gw.start()
+        gw.start(markets_ready=ready)
         return gw, control
 
     return make
@@ -49,6 +51,25 @@ def _bet(gw: GatewayProcess, wallet: Wallet) -> httpx.Response:
             content=orjson.dumps(signed(wallet, amount=10)),
             headers={"content-type": "application/json"},
         )
+
+
+def test_ticks_refused_with_503_while_writes_fail(faulty: Any) -> None:
+    """An oracle's ticks get 503 overloaded (not a 500) while the database cannot write."""
+    gw, control = faulty(
+        {
+            "TAPGATE_MARKETS": "BTC-USD",
+            "TAPGATE_MARKET_FEED": "external",
+            "TAPGATE_MARKET_ORACLE_KEY": ORACLE.address,
+        },
+        ready=False,  # no ticks yet: the market is not priced
+    )
+    control.write_text("fsync=fail")
+    with gw.client() as c:
+        tick = signed_tick(ORACLE, "BTC-USD", 1, 10_050, int(time.time() * 1000))
+        r = c.post("/admin/markets/BTC-USD/ticks", json={"ticks": [tick]})
+    control.write_text("")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "overloaded", r.text
+    assert "retry-after" in r.headers
 
 
 @pytest.mark.parametrize("fault", ["fsync=fail", "pwrite=fail"])
