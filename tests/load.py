@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import random
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,14 @@ import orjson
 
 from gateway.client import Wallet
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import signed
+from tests.gatewayproc import GatewayProcess, signed
+
+OPEN_LIMITS = {  # rate limits out of the way of a load test
+    "TAPGATE_ADDRESS_RATE": "100000",
+    "TAPGATE_ADDRESS_BURST": "100000",
+    "TAPGATE_WALLET_RATE": "100000",
+    "TAPGATE_WALLET_BURST": "100000",
+}
 
 
 @dataclass
@@ -75,6 +83,32 @@ async def drive(
     await asyncio.gather(*(one(i) for i in range(clients)))
 
 
+async def kill_under_load(
+    gw: GatewayProcess,
+    wallets: list[Wallet],
+    outcomes: Outcomes,
+    *,
+    clients: int,
+    seed: int,
+    acked: int,
+    jitter_s: float,
+) -> int:
+    """Drive ``clients`` connections until ``acked`` bets are acknowledged (30 s at most),
+    wait a seeded random moment of up to ``jitter_s``, SIGKILL the gateway and let the
+    clients see it; return how many requests were in flight at the kill."""
+    stop = asyncio.Event()
+    traffic = asyncio.create_task(drive(gw.url, wallets, outcomes, stop, clients, seed))
+    deadline = time.monotonic() + 30
+    while len(outcomes.acked) < acked and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(random.Random(seed).uniform(0.0, jitter_s))
+    in_flight = outcomes.in_flight
+    gw.kill()
+    stop.set()
+    await asyncio.wait_for(traffic, 30)
+    return in_flight
+
+
 def stored_bets(db: Path) -> dict[tuple[str, str], tuple[str, bytes]]:
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT wallet, nonce, id, receipt FROM bets").fetchall()
@@ -87,3 +121,17 @@ def check_database(db: Path) -> None:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert ledger_violations(conn) == []
+
+
+def check_acknowledged_stored_once(db: Path, outcomes: Outcomes) -> None:
+    """Every 202 is stored once with its receipt, no refused bet is, nothing else appears,
+    and the database's invariants hold."""
+    stored = stored_bets(db)
+    for key, receipt in outcomes.acked.items():
+        assert key in stored, f"acknowledged bet {key} lost"
+        bet_id, stored_receipt = stored[key]
+        assert bet_id == receipt["bet_id"]
+        assert orjson.loads(stored_receipt) == receipt
+    assert not set(outcomes.refused) & set(stored), "a refused bet was stored"
+    assert set(stored) <= set(outcomes.acked) | outcomes.unknown
+    check_database(db)

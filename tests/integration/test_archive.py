@@ -9,13 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
 from gateway.client import Wallet, bet_body
 from gateway.ops.archive import ArchiveError, archive_all, attached, copy_to_archive, due_ids
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, tapgate
+from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, signed, tapgate
 from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ScriptedFeed, priced
 from tests.integration.test_markets import _post_all, _wait
 from tests.load import Outcomes, check_database, drive
@@ -193,4 +194,44 @@ def test_backup_check_and_archive_during_load_cause_no_bet_errors(
     assert orjson.loads(results[2].stdout)["moved"] == 40
     assert len(outcomes.acked) > 100
     assert outcomes.refused == {} and not outcomes.unknown
+    check_database(gw.data_dir / "tapgate.db")
+
+
+def test_a_job_holding_the_write_lock_delays_bets_instead_of_failing_them(
+    make_gateway: Any,
+) -> None:
+    """An ops job's own write (its ops_runs row) holding the lock for 0.5 s: the bet waits
+    for it (the writer's busy timeout) and gets 202, not 503."""
+    gw: GatewayProcess = make_gateway().start()
+    wallet = Wallet.generate()
+    gw.fund(wallet, 1_000)
+    job = sqlite3.connect(gw.data_dir / "tapgate.db", isolation_level=None)
+    try:
+        job.execute("BEGIN IMMEDIATE")
+        job.execute(
+            "INSERT INTO ops_runs (job, started_at, finished_at, ok, detail) "
+            "VALUES ('check', 0, 0, 1, 'holding the lock')"
+        )
+
+        async def bet_while_locked() -> tuple[int, float]:
+            async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+                started = time.monotonic()
+                pending = asyncio.create_task(
+                    client.post(
+                        "/api/bets",
+                        content=orjson.dumps(signed(wallet, amount=10)),
+                        headers={"content-type": "application/json"},
+                    )
+                )
+                await asyncio.sleep(0.5)
+                assert not pending.done(), "the bet was answered while the lock was held"
+                job.execute("COMMIT")
+                r = await pending
+                return r.status_code, time.monotonic() - started
+
+        status, took = asyncio.run(bet_while_locked())
+    finally:
+        job.close()
+    assert status == 202
+    assert took >= 0.5
     check_database(gw.data_dir / "tapgate.db")

@@ -181,6 +181,17 @@ def test_deeply_nested_json_is_400(gateway: GatewayProcess) -> None:
     assert_error(post(gateway, nested), 400, "malformed_json")
 
 
+@pytest.mark.parametrize("field", ["wallet", "amount", "nonce", "signature"])
+def test_nested_value_where_the_schema_has_a_scalar_is_422(
+    gateway: GatewayProcess, rich: Wallet, field: str
+) -> None:
+    """A bet is one level deep: an object or list in any field is 422 invalid_field."""
+    for nested in ({"value": 1}, [1], [[[]]]):
+        body = signed(rich)
+        body[field] = nested
+        assert_error(post(gateway, body), 422, "invalid_field", field)
+
+
 @pytest.mark.parametrize("offset_ms", [-5600, 1600])
 def test_stale_or_future_timestamp_is_401(
     gateway: GatewayProcess, rich: Wallet, offset_ms: int

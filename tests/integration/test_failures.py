@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import sqlite3
 import time
@@ -16,21 +15,33 @@ import pytest
 
 from gateway.client import Wallet
 from tests.gatewayproc import GatewayProcess, signed, tapgate
-from tests.load import Outcomes, check_database, drive, stored_bets
+from tests.load import (
+    OPEN_LIMITS,
+    Outcomes,
+    check_acknowledged_stored_once,
+    check_database,
+    drive,
+    kill_under_load,
+    stored_bets,
+)
 
 MakeGateway = Callable[..., GatewayProcess]
-OPEN_LIMITS = {
-    "TAPGATE_ADDRESS_RATE": "100000",
-    "TAPGATE_ADDRESS_BURST": "100000",
-    "TAPGATE_WALLET_RATE": "100000",
-    "TAPGATE_WALLET_BURST": "100000",
-}
 PURE = os.environ.get("TAPGATE_NO_EXTENSIONS") == "1"
 
 
-async def _post_all(url: str, bodies: list[dict[str, object]]) -> list[httpx.Response]:
-    """Post each body on its own warmed-up connection, all released together."""
-    clients = [httpx.AsyncClient(base_url=url, timeout=30) for _ in bodies]
+async def _post_all(
+    url: str, bodies: list[dict[str, object]], sources: list[str] | None = None
+) -> list[httpx.Response]:
+    """Post each body on its own warmed-up connection (from ``sources[i]`` when given), all
+    released together."""
+    clients = [
+        httpx.AsyncClient(
+            base_url=url,
+            timeout=30,
+            transport=httpx.AsyncHTTPTransport(local_address=sources[i] if sources else None),
+        )
+        for i in range(len(bodies))
+    ]
     try:
         await asyncio.gather(*(c.get("/healthz") for c in clients))
         barrier = asyncio.Event()
@@ -74,13 +85,16 @@ def test_double_spend_exactly_ten_of_fifty(make_gateway: MakeGateway) -> None:
     check_database(gw.data_dir / "tapgate.db")
 
 
-def test_concurrent_identical_bets_store_one(make_gateway: MakeGateway) -> None:
-    """The same signed bet sent ten times at once is one bet; all ten get its receipt."""
+@pytest.mark.parametrize("spread", [False, True], ids=["one-address", "ten-addresses"])
+def test_concurrent_identical_bets_store_one(make_gateway: MakeGateway, spread: bool) -> None:
+    """The same signed bet sent ten times at once, from one source address or from ten, is
+    one bet; all ten get its receipt."""
     gw = make_gateway({"TAPGATE_BATCH_WAIT_MS": "50"}).start()
     wallet = Wallet.generate()
     gw.fund(wallet, 1000)
     body = signed(wallet, amount=100)
-    responses = asyncio.run(_post_all(gw.url, [body] * 10))
+    sources = [f"127.0.0.{10 + i}" for i in range(10)] if spread else None
+    responses = asyncio.run(_post_all(gw.url, [body] * 10, sources))
     assert [r.status_code for r in responses] == [202] * 10
     assert len({r.content for r in responses}) == 1
     assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 9
@@ -91,8 +105,15 @@ def test_concurrent_identical_bets_store_one(make_gateway: MakeGateway) -> None:
 
 
 def test_replay_sequential_and_after_restart(make_gateway: MakeGateway) -> None:
-    """A retry gets the stored 202 byte for byte, before and after a restart, for free."""
-    gw = make_gateway({"TAPGATE_RECEIVE_WINDOW_MS": "30000", "TAPGATE_WALLET_BURST": "1"})
+    """A captured bet resent from any address gets the stored 202 byte for byte, before and
+    after a restart, and never charges its owner's wallet limit."""
+    gw = make_gateway(
+        {
+            "TAPGATE_RECEIVE_WINDOW_MS": "30000",
+            "TAPGATE_WALLET_BURST": "2",
+            "TAPGATE_WALLET_RATE": "0.01",  # no refill within the test
+        }
+    )
     gw.start()
     wallet = Wallet.generate()
     gw.fund(wallet, 1000)
@@ -100,13 +121,21 @@ def test_replay_sequential_and_after_restart(make_gateway: MakeGateway) -> None:
     headers = {"content-type": "application/json"}
     with gw.client() as c:
         first = c.post("/api/bets", content=body, headers=headers)
-        assert first.status_code == 202
-        for _ in range(3):  # the wallet's burst is 1: replays must not be charged
+    assert first.status_code == 202
+    for source in ["127.0.0.1", "127.0.0.2", "127.0.0.3"]:  # captured and resent elsewhere
+        with httpx.Client(
+            base_url=gw.url, transport=httpx.HTTPTransport(local_address=source)
+        ) as c:
             again = c.post("/api/bets", content=body, headers=headers)
-            assert again.status_code == 202
-            assert again.content == first.content
-            assert again.headers["idempotent-replayed"] == "true"
-            assert again.headers["location"] == first.headers["location"]
+        assert again.status_code == 202, (source, again.text)
+        assert again.content == first.content
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.headers["location"] == first.headers["location"]
+    with gw.client() as c:  # the wallet's second token: the replays took none
+        fresh = c.post(
+            "/api/bets", content=orjson.dumps(signed(wallet, amount=50)), headers=headers
+        )
+    assert fresh.status_code == 202, fresh.text
     gw.stop()
     gw.start()
     with httpx.Client(
@@ -117,10 +146,48 @@ def test_replay_sequential_and_after_restart(make_gateway: MakeGateway) -> None:
     assert after.content == first.content
     assert after.headers["idempotent-replayed"] == "true"
     with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
-        assert conn.execute("SELECT count(*), sum(amount) FROM bets").fetchone() == (1, 100)
+        assert conn.execute("SELECT count(*), sum(amount) FROM bets").fetchone() == (2, 150)
         assert conn.execute(
             "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
-        ).fetchone() == (900,)
+        ).fetchone() == (850,)
+
+
+def test_replay_after_the_window_is_401_from_any_address(make_gateway: MakeGateway) -> None:
+    """A captured bet resent after its receive window is 401 from any address: still one
+    bet and one debit, and the owner's wallet limit is not charged."""
+    gw = make_gateway(
+        {
+            "TAPGATE_RECEIVE_WINDOW_MS": "1000",
+            "TAPGATE_FUTURE_SKEW_MS": "100",
+            "TAPGATE_WALLET_BURST": "2",
+            "TAPGATE_WALLET_RATE": "0.01",  # no refill within the test
+        }
+    ).start()
+    wallet = Wallet.generate()
+    gw.fund(wallet, 1000)
+    body = orjson.dumps(signed(wallet, amount=100))
+    headers = {"content-type": "application/json"}
+    with gw.client() as c:
+        assert c.post("/api/bets", content=body, headers=headers).status_code == 202
+    time.sleep(1.3)  # past the receive window
+    for source in ["127.0.0.1", "127.0.0.4", "127.0.0.5"]:
+        with httpx.Client(
+            base_url=gw.url, transport=httpx.HTTPTransport(local_address=source)
+        ) as c:
+            late = c.post("/api/bets", content=body, headers=headers)
+        assert late.status_code == 401, late.text
+        assert late.json()["error"]["code"] == "timestamp_out_of_window"
+    with gw.client() as c:  # the wallet's second token is still there
+        fresh = c.post(
+            "/api/bets", content=orjson.dumps(signed(wallet, amount=50)), headers=headers
+        )
+    assert fresh.status_code == 202, fresh.text
+    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+        assert conn.execute("SELECT count(*), sum(amount) FROM bets").fetchone() == (2, 150)
+        assert conn.execute(
+            "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
+        ).fetchone() == (850,)
+    check_database(gw.data_dir / "tapgate.db")
 
 
 def test_nonce_reused_after_window_refused_in_its_batch(make_gateway: MakeGateway) -> None:
@@ -181,34 +248,12 @@ def test_sigkill_under_load_loses_nothing_acknowledged(
     for w in wallets:
         gw.fund(w, 10**9)
     outcomes = Outcomes()
-    rng = random.Random(seed)
-
-    async def scenario() -> int:
-        stop = asyncio.Event()
-        traffic = asyncio.create_task(drive(gw.url, wallets, outcomes, stop, 160, seed))
-        deadline = time.monotonic() + 20
-        while len(outcomes.acked) < 200 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(rng.uniform(0.0, 0.5))
-        outstanding = outcomes.in_flight
-        gw.kill()
-        stop.set()
-        await asyncio.wait_for(traffic, 30)
-        return outstanding
-
-    outstanding = asyncio.run(scenario())
+    run = kill_under_load(gw, wallets, outcomes, clients=160, seed=seed, acked=200, jitter_s=0.5)
+    outstanding = asyncio.run(run)
     assert outstanding >= 100, outstanding
     assert outcomes.acked, "no bet was acknowledged before the kill"
     assert outcomes.unknown, "the kill should leave some outcomes unknown to clients"
-    stored = stored_bets(gw.data_dir / "tapgate.db")
-    for key, receipt in outcomes.acked.items():
-        assert key in stored, f"acknowledged bet {key} lost"
-        bet_id, stored_receipt = stored[key]
-        assert bet_id == receipt["bet_id"]
-        assert orjson.loads(stored_receipt) == receipt
-    assert not set(outcomes.refused) & set(stored), "a refused bet was stored"
-    assert set(stored) <= set(outcomes.acked) | outcomes.unknown
-    check_database(gw.data_dir / "tapgate.db")
+    check_acknowledged_stored_once(gw.data_dir / "tapgate.db", outcomes)
     gw.start()  # restart rebuilds state from the database
     with gw.client() as c:
         key, receipt = next(iter(outcomes.acked.items()))

@@ -16,7 +16,13 @@ from gateway.client import Wallet
 from gateway.feeder import signed_tick
 from tests.gatewayproc import ROOT, GatewayProcess, signed
 from tests.integration.scripted import ORACLE
-from tests.load import check_database
+from tests.load import (
+    OPEN_LIMITS,
+    Outcomes,
+    check_acknowledged_stored_once,
+    check_database,
+    kill_under_load,
+)
 
 SHIM = ROOT / "tests" / "faults" / "faultfs.so"
 
@@ -152,3 +158,25 @@ def test_slow_disk_backpressure_answers_503_before_the_stall_ends(faulty: Any) -
     assert {status for status, _, _, _ in results} <= {202, 503}
     gw.stop()
     check_database(gw.data_dir / "tapgate.db")
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_sigkill_while_a_group_is_half_written_loses_nothing_acknowledged(
+    faulty: Any, seed: int
+) -> None:
+    """SIGKILL while a group's pages trickle into the WAL (each pwrite slowed to 15 ms):
+    every 202 is stored once, the half-written group is not, and the ledger holds."""
+    gw, control = faulty({**OPEN_LIMITS, "TAPGATE_BATCH_WAIT_MS": "5"})
+    wallets = [Wallet.generate() for _ in range(20)]
+    for w in wallets:
+        gw.fund(w, 10**9)
+    outcomes = Outcomes()
+    control.write_text("pwrite=delay:15")
+    try:  # each group now spends most of its time in pwrite: the kill lands mid-write
+        run = kill_under_load(gw, wallets, outcomes, clients=40, seed=seed, acked=40, jitter_s=0.3)
+        asyncio.run(run)
+    finally:
+        control.write_text("")
+    assert len(outcomes.acked) >= 40, len(outcomes.acked)
+    assert outcomes.unknown, "the kill should leave a group in flight"
+    check_acknowledged_stored_once(gw.data_dir / "tapgate.db", outcomes)
