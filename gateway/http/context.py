@@ -30,6 +30,7 @@ SECURITY_HEADERS = (
     (b"content-security-policy", b"frame-ancestors 'none'"),
     (b"referrer-policy", b"no-referrer"),
 )
+_RESPONSE_START = frozenset(("http.response.start", "websocket.http.response.start"))
 
 
 def request_id(scope: Scope) -> str:
@@ -79,7 +80,7 @@ class RequestContext:
 
         async def send_with_headers(message: Message) -> None:
             nonlocal started, status
-            if message["type"] == "http.response.start":
+            if message["type"] in _RESPONSE_START:  # a stream's denial response too
                 started = True
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
@@ -116,7 +117,7 @@ class RequestContext:
                 trace_id=trace_id,
                 method=scope.get("method", "GET"),
                 route=route,
-                status=status if http else None,
+                status=status if http or started else None,
                 duration_ms=round(elapsed * 1000, 3),
                 client=address,
                 **fields,

@@ -65,8 +65,9 @@ def _integer(item: dict[str, Any], field: str, low: int, high: int) -> int:
     return value
 
 
-def _ticks(market: Market, data: dict[str, Any]) -> list[tuple[Tick, str | None]]:
-    """Parse and verify a batch of oracle ticks; any bad tick refuses the batch."""
+def _ticks(market: Market, data: dict[str, Any]) -> tuple[str, list[tuple[Tick, str | None]]]:
+    """Parse and verify a batch of oracle ticks (any bad tick refuses the batch); return the
+    oracle key that signed them and the ticks."""
     for key in data:
         if key != "ticks":
             raise _invalid(str(key)[:64], "unknown field")
@@ -91,7 +92,7 @@ def _ticks(market: Market, data: dict[str, Any]) -> list[tuple[Tick, str | None]
             raise _invalid("signature", "must be 128 lowercase hex digits")
         verify(oracle, tick_message(market.symbol, seq, price, ts), signature)
         out.append((Tick(seq, price, ts), signature))
-    return out
+    return oracle, out
 
 
 async def post_ticks(request: Request) -> Response:
@@ -99,7 +100,8 @@ async def post_ticks(request: Request) -> Response:
     rt = _runtime(request)
     require_admin_address(request, rt.settings.admin_allow, rt.feed_limits)
     market = _market(rt, request)
-    ticks = _ticks(market, await json_body(request, _MAX_TICK_BODY))
+    oracle, ticks = _ticks(market, await json_body(request, _MAX_TICK_BODY))
+    rt.feed_limits.by_wallet(oracle, time.time())  # second tier: per oracle key, once verified
     accepted = await rt.markets.ingest(market.symbol, ticks, "oracle")
     return JSON({"market": market.symbol, "accepted": len(accepted), "last_seq": accepted[-1].seq})
 

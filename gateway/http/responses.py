@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
 from gateway.errors import Rejection
@@ -50,7 +50,7 @@ async def json_body(request: Request, limit: int) -> dict[str, Any]:
     return json_object(body)
 
 
-def rejection_response(request: Request, exc: Exception) -> Response:
+def rejection_response(request: HTTPConnection, exc: Exception) -> Response:
     if not isinstance(exc, Rejection):
         raise TypeError(exc)
     headers = {k.decode(): v.decode() for k, v in rejection_headers(exc)}

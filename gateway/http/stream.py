@@ -4,9 +4,11 @@ Protocol (docs/FRONTEND.md): after the handshake the server sends ``hello``, the
 events for every market. A client that sends
 ``{"op": "subscribe", "wallet", "timestamp", "signature"}`` signed over
 ``tapgate:subscribe:v1\\n<wallet>\\n<timestamp>`` also gets that wallet's bet results.
-The handshake is refused (HTTP 403) for an ``Origin`` outside the CORS allowlist, over the
-per-address handshake rate, or beyond the connection cap. A client that falls
-``TAPGATE_STREAM_BUFFER`` messages behind is closed with code 1013.
+The handshake is refused with the API's JSON errors: 403 ``forbidden`` for an ``Origin``
+outside the CORS allowlist, 429 ``rate_limited`` (with ``Retry-After`` and the
+``RateLimit`` headers) over the per-address handshake rate, 503 ``overloaded`` beyond the
+connection cap. A subscribe over the per-wallet rate gets an ``error`` message. A client
+that falls ``TAPGATE_STREAM_BUFFER`` messages behind is closed with code 1013.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gateway.errors import Rejection
+from gateway.http.responses import rejection_response
 from gateway.market.hub import Subscriber
 from gateway.protocol import check_window, verify
 from gateway.runtime import Runtime
@@ -45,17 +48,17 @@ def _error(code: str, message: str) -> str:
     return orjson.dumps({"type": "error", "code": code, "message": message}).decode()
 
 
-def _handshake_refusal(rt: Runtime, websocket: WebSocket) -> str | None:
+def _handshake_refusal(rt: Runtime, websocket: WebSocket) -> Rejection | None:
     s = rt.settings
     origin = websocket.headers.get("origin")
     if origin is not None and origin not in s.cors_origins:
-        return "origin not allowed"
+        return Rejection("forbidden", "the stream is not open to this origin")
     if len(rt.hub) >= s.stream_max_connections:
-        return "too many stream connections"
+        return Rejection("overloaded", "too many stream connections", retry_after=1.0)
     try:
         rt.stream_limits.by_address(websocket, time.time())
     except Rejection as exc:
-        return exc.message
+        return exc
     return None
 
 
@@ -116,8 +119,11 @@ async def stream(websocket: WebSocket) -> None:
     rt: Runtime = websocket.app.state.runtime
     refusal = _handshake_refusal(rt, websocket)
     if refusal is not None:
-        log.info("stream_refused", reason=refusal)
-        await websocket.close(code=1008, reason=refusal)  # before accept: HTTP 403
+        log.info("stream_refused", code=refusal.code, reason=refusal.message)
+        if "websocket.http.response" in websocket.scope.get("extensions", {}):
+            await websocket.send_denial_response(rejection_response(websocket, refusal))
+        else:  # a server without the denial-response extension: a bare HTTP 403
+            await websocket.close(code=1008, reason=refusal.message)
         return
     await websocket.accept()
     sub = rt.hub.join()

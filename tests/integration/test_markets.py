@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -333,7 +334,10 @@ def test_stream_and_cors_refuse_foreign_origins(
     url = gw.url.replace("http", "ws") + "/api/stream"
     with pytest.raises(InvalidStatus) as refused:
         connect(url, origin="https://evil.example", open_timeout=5)  # type: ignore[arg-type]
-    assert refused.value.response.status_code == 403
+    denial = refused.value.response
+    assert denial.status_code == 403
+    assert orjson.loads(denial.body)["error"]["code"] == "forbidden"
+    assert denial.headers["x-content-type-options"] == "nosniff"
     with connect(url, origin="https://app.example", open_timeout=5) as ws:  # type: ignore[arg-type]
         assert orjson.loads(ws.recv(timeout=5))["type"] == "hello"
     preflight = {
@@ -369,7 +373,11 @@ def test_stream_handshakes_and_tick_posts_are_rate_limited(make_gateway: Any) ->
             pass
     with pytest.raises(InvalidStatus) as refused:
         connect(url, open_timeout=5)
-    assert refused.value.response.status_code == 403
+    denial = refused.value.response
+    assert denial.status_code == 429
+    assert orjson.loads(denial.body)["error"]["code"] == "rate_limited"
+    assert int(denial.headers["retry-after"]) >= 1
+    assert denial.headers["ratelimit-policy"] == '"stream-address";q=2;w=200'
     ts = int(time.time() * 1000)
     codes = []
     with gw.client() as c:
@@ -378,6 +386,78 @@ def test_stream_handshakes_and_tick_posts_are_rate_limited(make_gateway: Any) ->
             codes.append(c.post("/admin/markets/BTC-USD/ticks", json={"ticks": [tick]}))
     assert [r.status_code for r in codes] == [200, 200, 200, 429]
     assert codes[-1].headers["retry-after"] and "ratelimit-policy" in codes[-1].headers
+
+
+def test_ticks_are_rate_limited_per_oracle_key_across_addresses(make_gateway: Any) -> None:
+    """One oracle posting from several allowlisted addresses shares one per-key bucket."""
+    gw: GatewayProcess = make_gateway(
+        {**MARKET_ENV, "TAPGATE_FEED_RATE": "0.01", "TAPGATE_FEED_BURST": "3"}
+    )
+    gw.start(markets_ready=False)
+    ts = int(time.time() * 1000)
+    codes = []
+    for seq, source in enumerate(["127.0.0.51", "127.0.0.52", "127.0.0.53", "127.0.0.54"], 1):
+        tick = signed_tick(ORACLE, "BTC-USD", seq, 10_050, ts + seq)
+        with httpx.Client(
+            base_url=gw.url, transport=httpx.HTTPTransport(local_address=source)
+        ) as c:
+            codes.append(c.post("/admin/markets/BTC-USD/ticks", json={"ticks": [tick]}))
+    assert [r.status_code for r in codes] == [200, 200, 200, 429], codes[-1].text
+    assert codes[-1].headers["ratelimit-policy"].startswith('"feed-wallet";q=3;')
+
+
+def _stream_from(gw: GatewayProcess, source: str) -> Any:
+    """A stream connection whose TCP socket comes from ``source`` (an address in 127/8)."""
+    sock = socket.create_connection(("127.0.0.1", gw.port), timeout=5, source_address=(source, 0))
+    return connect(gw.url.replace("http", "ws") + "/api/stream", sock=sock, open_timeout=5)
+
+
+def test_stream_subscribes_are_rate_limited_per_wallet(make_gateway: Any) -> None:
+    """One wallet subscribing from three addresses: past the stream burst (2) its third
+    subscribe gets a rate_limited error, though each address is within its own limit."""
+    gw: GatewayProcess = make_gateway(
+        {**MARKET_ENV, "TAPGATE_STREAM_RATE": "0.01", "TAPGATE_STREAM_BURST": "2"}
+    )
+    gw.start(markets_ready=False)
+    wallet = Wallet.generate()
+    replies = []
+    for source in ["127.0.0.21", "127.0.0.22", "127.0.0.23"]:
+        with _stream_from(gw, source) as ws:
+            assert orjson.loads(ws.recv(timeout=5))["type"] == "hello"
+            ts = int(time.time() * 1000)
+            signature = wallet.sign(subscribe_message(wallet.address, ts))
+            ws.send(
+                orjson.dumps(
+                    {
+                        "op": "subscribe",
+                        "wallet": wallet.address,
+                        "timestamp": ts,
+                        "signature": signature,
+                    }
+                ).decode()
+            )
+            while (reply := orjson.loads(ws.recv(timeout=5)))["type"] not in (
+                "subscribed",
+                "error",
+            ):
+                pass
+            replies.append(reply)
+    assert [r["type"] for r in replies] == ["subscribed", "subscribed", "error"]
+    assert replies[2]["code"] == "rate_limited"
+
+
+def test_stream_connections_beyond_the_cap_get_503(make_gateway: Any) -> None:
+    """Past TAPGATE_STREAM_MAX_CONNECTIONS a handshake gets 503 overloaded with Retry-After."""
+    gw: GatewayProcess = make_gateway({**MARKET_ENV, "TAPGATE_STREAM_MAX_CONNECTIONS": "1"})
+    gw.start(markets_ready=False)
+    with _stream_from(gw, "127.0.0.31") as first:
+        assert orjson.loads(first.recv(timeout=5))["type"] == "hello"
+        with pytest.raises(InvalidStatus) as refused:
+            _stream_from(gw, "127.0.0.32")
+    denial = refused.value.response
+    assert denial.status_code == 503
+    assert orjson.loads(denial.body)["error"]["code"] == "overloaded"
+    assert int(denial.headers["retry-after"]) >= 1
 
 
 def test_settlement_killed_between_batches_settles_each_bet_once(

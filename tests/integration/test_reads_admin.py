@@ -141,3 +141,40 @@ def test_admin_refused_outside_allowlist(make_gateway: object) -> None:
     r = _credit(gw, wallet, {"amount": 1, "reference": "r"}, transport=transport)
     assert_error(r, 403, "forbidden")
     assert _credit(gw, wallet, {"amount": 1, "reference": "r"}).status_code == 200
+
+
+def test_reads_are_rate_limited_per_wallet_across_addresses(make_gateway: object) -> None:
+    """A wallet's signed reads from three addresses share one wallet bucket: past the burst
+    (3) the fourth read is 429 reads-wallet, though its address has tokens left."""
+    gw: GatewayProcess = make_gateway(  # type: ignore[operator]
+        {"TAPGATE_READ_RATE": "0.01", "TAPGATE_READ_BURST": "3"}
+    )
+    gw.start(markets_ready=False)  # its readiness probe reads /api/markets, a read
+    wallet = Wallet.generate()
+    target = f"/api/wallets/{wallet.address}"
+    codes = []
+    for source in ["127.0.0.41", "127.0.0.42", "127.0.0.43", "127.0.0.44"]:
+        with httpx.Client(
+            base_url=gw.url, transport=httpx.HTTPTransport(local_address=source)
+        ) as c:
+            codes.append(c.get(target, headers=read_headers(wallet, "GET", target)))
+    assert [r.status_code for r in codes] == [200, 200, 200, 429], codes[-1].text
+    assert_error(codes[-1], 429, "rate_limited")
+    assert codes[-1].headers["ratelimit-policy"].startswith('"reads-wallet";q=3;')
+    assert int(codes[-1].headers["retry-after"]) >= 1
+
+
+def test_admin_routes_are_rate_limited_per_address(make_gateway: object) -> None:
+    """Past TAPGATE_ADMIN_BURST an operator address gets 429 admin-address, token or not."""
+    gw: GatewayProcess = make_gateway(  # type: ignore[operator]
+        {"TAPGATE_ADMIN_RATE": "0.01", "TAPGATE_ADMIN_BURST": "3"}
+    )
+    gw.start(markets_ready=False)
+    wallet = Wallet.generate().address
+    codes = [
+        _credit(gw, wallet, {"amount": 10, "reference": f"dep-{i}"}).status_code for i in range(3)
+    ]
+    refused = _credit(gw, wallet, {"amount": 10, "reference": "dep-3"})
+    assert codes == [200, 200, 200]
+    assert_error(refused, 429, "rate_limited")
+    assert refused.headers["ratelimit-policy"].startswith('"admin-address";q=3;')
