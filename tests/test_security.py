@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from starlette.routing import Route
@@ -79,3 +80,20 @@ def test_a_bug_in_a_route_answers_the_generic_500(tmp_path: Path) -> None:
         }
     }
     assert "secret" not in r.text and r.headers["cache-control"] == "no-store"
+
+
+def test_security_md_names_every_mutation_patch_and_each_names_a_test() -> None:
+    """SECURITY.md and tests/mutations/ list the same patches; each names a test that exists."""
+    patches = {p.stem: p for p in (ROOT / "tests" / "mutations").glob("*.patch")}
+    named = set(re.findall(r"`(\d\d-[a-z0-9-]+)`", (ROOT / "docs" / "SECURITY.md").read_text()))
+    assert named == set(patches)
+    for patch in patches.values():
+        tests = [
+            line.split(":", 1)[1].strip()
+            for line in patch.read_text().splitlines()
+            if line.startswith("# test:")
+        ]
+        assert tests, patch.name
+        for test in tests:
+            path, _, name = test.partition("::")
+            assert f"def {name}(" in (ROOT / path).read_text(), (patch.name, test)
