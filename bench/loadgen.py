@@ -52,27 +52,33 @@ ADDRESSES = [f"127.0.{i // 250}.{i % 250 + 2}" for i in range(128)]
 MARKET = "BTC-USD"
 # bench/gateway.env gives the market ten-minute columns open for an hour and a quiet
 # simulated feed, so this row in the column after next is open and priced for a whole run.
+# bench/soak.env has 30-second columns instead: the soak's bets settle while it runs.
 PRICE_ROW = 650
 COLUMN_MS = 600_000
 
 
-def open_cell(ts_ms: int) -> str:
-    """A cell that takes bets at ``ts_ms``."""
-    return f"cell-{PRICE_ROW}-{ts_ms // COLUMN_MS + 2}"
+def open_cell(ts_ms: int, column_ms: int = COLUMN_MS) -> str:
+    """A cell that takes bets at ``ts_ms``: the price row, two columns ahead."""
+    return f"cell-{PRICE_ROW}-{ts_ms // column_ms + 2}"
+
+
+def column_ms(env_file: Path) -> int:
+    """The market's column length in the settings the run uses."""
+    return int(read_env_file(env_file).get("TAPGATE_MARKET_COLUMN_MS", COLUMN_MS))
 
 
 # ---------------------------------------------------------------------------------------
 # Signing ahead of the run (in worker processes: Ed25519 signing is ~50 us a request)
 
 
-def _sign_chunk(args: tuple[list[bytes], list[tuple[int, int, int]]]) -> list[bytes]:
-    seeds, jobs = args
+def _sign_chunk(args: tuple[list[bytes], list[tuple[int, int, int]], int]) -> list[bytes]:
+    seeds, jobs, column = args
     keys = [SigningKey(s) for s in seeds]
     addresses = [k.verify_key.encode().hex() for k in keys]
     out = []
     for wallet_index, ts, serial in jobs:
         key, wallet = keys[wallet_index], addresses[wallet_index]
-        cell = open_cell(ts)
+        cell = open_cell(ts, column)
         nonce = f"h{serial}"
         signature = key.sign(bet_message(wallet, MARKET, cell, 1, nonce, ts, None)).signature
         body = (
@@ -86,9 +92,11 @@ def _sign_chunk(args: tuple[list[bytes], list[tuple[int, int, int]]]) -> list[by
     return out
 
 
-def sign_all(seeds: list[bytes], jobs: list[tuple[int, int, int]], workers: int) -> list[bytes]:
+def sign_all(
+    seeds: list[bytes], jobs: list[tuple[int, int, int]], workers: int, column: int
+) -> list[bytes]:
     chunk = 5_000
-    parts = [(seeds, jobs[i : i + chunk]) for i in range(0, len(jobs), chunk)]
+    parts = [(seeds, jobs[i : i + chunk], column) for i in range(0, len(jobs), chunk)]
     with ProcessPoolExecutor(workers) as pool:
         return [req for part in pool.map(_sign_chunk, parts) for req in part]
 
@@ -97,7 +105,7 @@ def signing_rate(seeds: list[bytes]) -> float:
     """Requests signed per second in one process, measured."""
     jobs = [(i % len(seeds), 1_700_000_000_000, i) for i in range(400)]
     started = time.perf_counter()
-    _sign_chunk((seeds, jobs))
+    _sign_chunk((seeds, jobs, COLUMN_MS))
     return 400 / (time.perf_counter() - started)
 
 
@@ -565,7 +573,7 @@ def plan_open_loop(
     n = len(due)
     wallet_of = [i % opts.wallets for i in range(n)]
     jobs = [(wallet_of[i], int((start_wall + due[i]) * 1000), i) for i in range(n)]
-    requests = sign_all(seeds, jobs, opts.workers)
+    requests = sign_all(seeds, jobs, opts.workers, column_ms(opts.env_file))
     return requests, [w % len(ADDRESSES) for w in wallet_of]
 
 
@@ -629,7 +637,7 @@ def run_closed(
         ts = int((start_wall + k * slot_seconds) * 1000)
         for j in range(per_slot):
             jobs.append(((k * per_slot + j) % opts.wallets, ts, k * per_slot + j))
-    flat = sign_all(seeds, jobs, opts.workers)
+    flat = sign_all(seeds, jobs, opts.workers, column_ms(opts.env_file))
     slots: list[list[list[bytes]]] = []
     for k in range(nslots):
         by_address: list[list[bytes]] = [[] for _ in ADDRESSES]

@@ -14,4 +14,4 @@ run spike --targets
 run max --targets
 run efficiency --targets
 run batching
-run soak --targets
+run soak --targets --env bench/soak.env

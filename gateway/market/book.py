@@ -44,7 +44,9 @@ class Book:
         self.liability = 0
         self._cells: dict[tuple[int, int], int] = defaultdict(int)
         self._stakes: dict[tuple[str, int, int], int] = defaultdict(int)
-        self._open: dict[int, list[OpenBet]] = defaultdict(list)
+        # column -> row -> bet id -> bet: a cell's bets settle together, and removing a
+        # settled bet costs the same however many bets its column holds
+        self._open: dict[int, dict[int, dict[int, OpenBet]]] = {}
         self.open_count = 0
 
     def cell_liability(self, row: int, col: int) -> int:
@@ -83,7 +85,13 @@ class Book:
 
     def add_open(self, bet: OpenBet) -> None:
         """A reserved bet committed: it waits for its cell's outcome."""
-        self._open[bet.col].append(bet)
+        rows = self._open.get(bet.col)
+        if rows is None:
+            rows = self._open[bet.col] = {}
+        cell = rows.get(bet.row)
+        if cell is None:
+            cell = rows[bet.row] = {}
+        cell[bet.bet_id] = bet
         self.open_count += 1
 
     def load_open(self, bet: OpenBet) -> None:
@@ -96,18 +104,19 @@ class Book:
     def open_columns(self) -> list[int]:
         return sorted(self._open)
 
-    def open_in(self, col: int) -> list[OpenBet]:
-        return self._open.get(col, [])
+    def open_cells(self, col: int) -> dict[int, dict[int, OpenBet]]:
+        """The open bets of column ``col``: row -> bet id -> bet."""
+        return self._open.get(col, {})
 
     def settled(self, bets: list[OpenBet]) -> None:
         """Remove settled bets and release their exposure."""
-        done = {b.bet_id for b in bets}
-        for col in {b.col for b in bets}:
-            kept = [b for b in self._open[col] if b.bet_id not in done]
-            if kept:
-                self._open[col] = kept
-            else:
-                del self._open[col]
         for bet in bets:
+            rows = self._open[bet.col]
+            cell = rows[bet.row]
+            del cell[bet.bet_id]
+            if not cell:
+                del rows[bet.row]
+                if not rows:
+                    del self._open[bet.col]
             self.open_count -= 1
             self.release(bet.wallet, bet.row, bet.col, bet.amount, bet.payout)

@@ -190,46 +190,51 @@ class Markets:
             }
         )
 
-    def decided(self, market: Market, now_ms: int) -> list[tuple[OpenBet, Settlement]]:
-        """Open bets whose cells the committed ticks decide at ``now_ms``."""
+    def decided(self, market: Market, now_ms: int, limit: int) -> list[tuple[OpenBet, Settlement]]:
+        """Up to ``limit`` open bets whose cells the committed ticks decide at ``now_ms``.
+
+        Each call costs in proportion to what it returns (plus one outcome per open cell
+        of a column that may be decided), so a column of many bets settles in chunks
+        without holding the event loop for the whole column."""
         cfg = market.cfg
         last_ts = -1 if market.last is None else market.last.ts
-        out = []
+        out: list[tuple[OpenBet, Settlement]] = []
         for col in market.book.open_columns():
             start, end = window(cfg, col)
             if start > last_ts and now_ms < end + cfg.grace_ms:
                 continue  # no tick in the window yet, and not over
             ticks = market.ticks_between(start, end)
             pairs = [(t.ts, t.price) for t in ticks]
-            outcomes: dict[int, tuple[str, int | None] | None] = {}
-            for bet in market.book.open_in(col):
-                if bet.row not in outcomes:
-                    low, high = band_bounds(cfg, bet.row)
-                    outcomes[bet.row] = cell_outcome(
-                        pairs,
-                        low,
-                        high,
-                        start,
-                        end,
-                        now_ms=now_ms,
-                        grace_ms=cfg.grace_ms,
-                        gap_limit_ms=cfg.gap_limit_ms,
-                    )
-                found = outcomes[bet.row]
+            for row, bets in market.book.open_cells(col).items():
+                low, high = band_bounds(cfg, row)
+                found = cell_outcome(
+                    pairs,
+                    low,
+                    high,
+                    start,
+                    end,
+                    now_ms=now_ms,
+                    grace_ms=cfg.grace_ms,
+                    gap_limit_ms=cfg.gap_limit_ms,
+                )
                 if found is None:
                     continue
                 outcome, index = found
-                payout = bet.payout if outcome == "won" else bet.amount if outcome == "void" else 0
                 seq = None if index is None else ticks[index].seq
-                out.append((bet, (bet.bet_id, bet.wallet, outcome, payout, seq)))
+                for bet in bets.values():
+                    payout = (
+                        bet.payout if outcome == "won" else bet.amount if outcome == "void" else 0
+                    )
+                    out.append((bet, (bet.bet_id, bet.wallet, outcome, payout, seq)))
+                    if len(out) == limit:
+                        return out
         return out
 
     async def resolve(self, market: Market, now_ms: int) -> int:
-        """Settle every decided bet of ``market``; return how many were settled."""
-        decided = self.decided(market, now_ms)
+        """Settle every decided bet of ``market``, ``settle_batch`` bets per transaction;
+        return how many were settled."""
         total = 0
-        for first in range(0, len(decided), self.settle_batch):
-            chunk = decided[first : first + self.settle_batch]
+        while chunk := self.decided(market, now_ms, self.settle_batch):
             settled = set(
                 await self.writer.transaction(settle, [item for _, item in chunk], now_ms)
             )
@@ -256,7 +261,7 @@ class Markets:
                     },
                 )
             # bets refused as not open were settled before (e.g. by a run that crashed
-            # after committing): they leave the book too
+            # after committing): they leave the book too, so every round makes progress
             market.book.settled([bet for bet, _ in chunk])
             total += len(done)
         return total

@@ -46,22 +46,24 @@ def settle(conn: sqlite3.Connection, items: Sequence[Settlement], now_ms: int) -
         )
     }
     settled = []
+    rows = []
     ledger = []
     for bet_id, wallet, outcome, payout, tick_seq in items:
         if bet_id not in open_ids:
             log.warning("settlement_refused", bet_id=bet_id, outcome=outcome, reason="not open")
             continue
-        conn.execute(
-            "INSERT INTO settlements (bet_id, outcome, payout, tick_seq, settled_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (bet_id, outcome, payout, tick_seq, now_ms),
-        )
+        rows.append((bet_id, outcome, payout, tick_seq, now_ms))
         if payout:
             kind = "payout" if outcome == "won" else "refund"
             txn = f"{kind}:{bet_id}"
             ledger.append((txn, "house", -payout, kind, bet_id, now_ms))
             ledger.append((txn, wallet, payout, kind, bet_id, now_ms))
         settled.append(bet_id)
+    conn.executemany(
+        "INSERT INTO settlements (bet_id, outcome, payout, tick_seq, settled_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        rows,
+    )
     conn.executemany(
         "INSERT INTO ledger (txn, account, amount, kind, bet_id, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",

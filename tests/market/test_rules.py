@@ -112,6 +112,25 @@ def test_book_limits_and_release() -> None:
     book.reserve("w", 1, 1, 5, 10)  # the wallet's stake in the cell was released too
 
 
+def test_book_keeps_open_bets_by_cell_and_forgets_settled_ones() -> None:
+    """Open bets are grouped column -> row; settling some leaves the rest, settling all
+    leaves no column behind, and every reservation is released."""
+    book = Book(CFG)
+    bets = [OpenBet(i, "w", 1 + i % 2, 7, 5, 10) for i in range(6)]
+    for bet in bets:
+        book.reserve(bet.wallet, bet.row, bet.col, bet.amount, bet.payout)
+        book.add_open(bet)
+    assert {row: sorted(cell) for row, cell in book.open_cells(7).items()} == {
+        1: [0, 2, 4],
+        2: [1, 3, 5],
+    }
+    book.settled([bets[0], bets[2], bets[4]])
+    assert list(book.open_cells(7)) == [2]
+    assert (book.open_count, book.cell_liability(1, 7), book.cell_liability(2, 7)) == (3, 0, 30)
+    book.settled([bets[1], bets[3], bets[5]])
+    assert (book.open_columns(), book.open_cells(7), book.liability) == ([], {}, 0)
+
+
 def test_breaker_feed_age_liability_and_halt() -> None:
     """Feed age raises the state at once and lowers it only after recover_ms of health."""
     b = Breaker(CFG)
