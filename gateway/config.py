@@ -118,7 +118,7 @@ class Settings:
     stream_rate: float = 2.0
     stream_burst: float = 10.0
     resolve_interval_ms: int = 100
-    settle_batch: int = 500
+    settle_batch: int = 100
     stream_buffer: int = 256
     stream_max_connections: int = 1000
     cors_origins: tuple[str, ...] = ()
@@ -193,7 +193,7 @@ class Settings:
             stream_rate=r.number("TAPGATE_STREAM_RATE", 2.0, 0.01, 1e7),
             stream_burst=r.number("TAPGATE_STREAM_BURST", 10.0, 1.0, 1e7),
             resolve_interval_ms=r.integer("TAPGATE_RESOLVE_INTERVAL_MS", 100, 5, 60_000),
-            settle_batch=r.integer("TAPGATE_SETTLE_BATCH", 500, 1, 1000),
+            settle_batch=r.integer("TAPGATE_SETTLE_BATCH", 100, 1, 1000),
             stream_buffer=r.integer("TAPGATE_STREAM_BUFFER", 256, 1, 100_000),
             stream_max_connections=r.integer("TAPGATE_STREAM_MAX_CONNECTIONS", 1000, 1, 1_000_000),
             cors_origins=_origins(r.text("TAPGATE_CORS_ORIGINS", "")),
