@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapgate-installed
 COVERAGE_ENV := COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
 
-.PHONY: semgrep mutation-check help run test test-compiled test-pure lint typecheck bench install prerequisites clean
+.PHONY: lock semgrep mutation-check help run test test-compiled test-pure lint typecheck bench install prerequisites clean
 
 help:
 	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var"
@@ -62,6 +62,17 @@ run: $(STAMP) var/admin.token
 mutation-check: $(STAMP) $(FAULTS)
 	$(BIN)/python tests/mutations/run.py
 
+# Regenerate the hash-pinned locks from requirements/*.in; existing pins are kept unless
+# UPGRADE=--upgrade. pip-tools lives in a venv of its own (it is not part of any lock).
+PIP_TOOLS := pip-tools==7.6.2
+COMPILE = .venv-lock/bin/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras $(UPGRADE)
+lock:
+	test -x .venv-lock/bin/pip-compile || { $(PYTHON) -m venv .venv-lock && \
+	  .venv-lock/bin/python -m pip install --quiet --disable-pip-version-check $(PIP_TOOLS); }
+	$(COMPILE) --output-file=requirements/runtime-lock.txt requirements/runtime.in
+	$(COMPILE) --output-file=requirements/lock.txt requirements/dev.in
+	$(COMPILE) --output-file=requirements/semgrep-lock.txt requirements/semgrep.in
+
 # semgrep lives in a venv of its own (its many pins must not move the gateway's)
 SEMGREP_VENV := .venv-semgrep
 $(SEMGREP_VENV)/.installed: requirements/semgrep-lock.txt
@@ -106,4 +117,4 @@ bench: $(STAMP)
 	$(BIN)/pytest bench -p no:randomly --benchmark-only --benchmark-group-by=group -o addopts=""
 
 clean:
-	rm -rf $(VENV) $(SEMGREP_VENV) build *.egg-info fastpath/*.c fastpath/*.so .coverage .coverage.* htmlcov
+	rm -rf $(VENV) $(SEMGREP_VENV) .venv-lock build *.egg-info fastpath/*.c fastpath/*.so .coverage .coverage.* htmlcov

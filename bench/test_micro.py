@@ -161,7 +161,11 @@ def test_flush_batch(
             )
             key = f"{wallet.address}:{nonce}"
             bet = PendingBet(
-                request, multiplier=190, accepted_at=0, key=key, future=loop.create_future()
+                request,
+                quote=(190, 0.5, 1, 1e-4, 1e-4),
+                accepted_at=0,
+                key=key,
+                future=loop.create_future(),
             )
             bet.bet_id = rt.writer.next_bet_id
             rt.writer.next_bet_id += 1

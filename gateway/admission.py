@@ -124,7 +124,8 @@ class Admission:
                 retry_after=1.0,
             )
         market = self.markets[bet.market]
-        multiplier = market.quote(bet.row, bet.col, now_ms)
+        quote = market.quote(bet.row, bet.col, now_ms)
+        multiplier = quote.multiplier
         minimum = bet.min_multiplier_hundredths
         if minimum is not None and minimum > multiplier:
             raise Rejection(
@@ -143,7 +144,7 @@ class Admission:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         pending = PendingBet(
             bet,
-            multiplier=multiplier,
+            quote=quote,
             accepted_at=now_ms,
             key=key,
             future=future,

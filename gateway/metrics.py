@@ -148,6 +148,39 @@ class Metrics:
             "Payouts and refunds credited to wallets by settlement",
             registry=r,
         )
+        # The house's realised P&L per market (void bets, refunded, count in neither):
+        # realised edge = 1 - payouts / stakes over a window. The squared payouts give the
+        # window's noise: sd(sum of payouts) <= sqrt(sum of squared payouts).
+        self.settled_stakes = Counter(
+            "tapgate_market_settled_stakes_minor_units_total",
+            "Stakes of bets settled won or lost",
+            ["market"],
+            registry=r,
+        )
+        self.settled_payouts = Counter(
+            "tapgate_market_settled_payouts_minor_units_total",
+            "Payouts of bets settled won",
+            ["market"],
+            registry=r,
+        )
+        self.settled_payout_squares = Counter(
+            "tapgate_market_settled_payout_squares_total",
+            "Sum of squared payouts of bets settled won (the realised edge's noise)",
+            ["market"],
+            registry=r,
+        )
+        self.house_edge = Gauge(
+            "tapgate_market_house_edge_ratio",
+            "The configured house edge (TAPGATE_MARKET_HOUSE_EDGE_BPS / 10000)",
+            ["market"],
+            registry=r,
+        )
+        self.quote_sigma = Gauge(
+            "tapgate_market_sigma_band",
+            "Volatility per sqrt(second) the quotes hold for: bound low, estimate, high",
+            ["market", "bound"],
+            registry=r,
+        )
         self.stream_connections = Gauge(
             "tapgate_stream_connections", "Open WebSocket stream connections", registry=r
         )

@@ -37,6 +37,9 @@ TEST_MARKET_ENV = {
     "TAPGATE_MARKET_SIM_VOLATILITY": "0.3",
     "TAPGATE_MARKET_BAND": "10000",
     "TAPGATE_MARKET_GRID_ROWS": "3",
+    # a busy machine may commit a tick late: only the quote-age tests shorten this
+    "TAPGATE_MARKET_MAX_QUOTE_AGE_MS": "5000",
+    "TAPGATE_MARKET_SIM_SEED": "7",
 }
 
 

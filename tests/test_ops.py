@@ -82,7 +82,8 @@ def test_readyz_when_the_writer_stopped(tmp_path: Path) -> None:
 
 
 def test_check_passes_then_catches_a_forged_balance(tmp_path: Path) -> None:
-    """tapgate check passes on a healthy database and fails, exit 1, on a forged balance."""
+    """tapgate check passes on a healthy database and fails, exit 1, on a balance forged
+    with the database's own guard dropped (as an older release or a hand edit could)."""
     wallet = Wallet.generate()
     with _app(tmp_path) as client:
         client_markets_priced(client)
@@ -94,6 +95,7 @@ def test_check_passes_then_catches_a_forged_balance(tmp_path: Path) -> None:
     run = tapgate("check", data=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     with sqlite3.connect(tmp_path / "tapgate.db") as conn:
+        conn.execute("DROP TRIGGER accounts_balance_by_ledger")
         conn.execute("UPDATE accounts SET balance = balance + 1 WHERE id = ?", (wallet.address,))
     run = tapgate("check", data=tmp_path)
     assert run.returncode == 1

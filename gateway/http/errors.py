@@ -38,6 +38,7 @@ STATUS: dict[str, int] = {
     "internal_error": 500,
     "market_halted": 503,
     "overloaded": 503,
+    "quote_stale": 503,
 }
 
 _JSON = (b"content-type", b"application/json")

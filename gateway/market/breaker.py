@@ -6,6 +6,8 @@ Three inputs, the state is the worst of them:
   for ``recover_ms``;
 - house liability against the market's cap: follows the liability both ways at once;
 - an operator halt: CRITICAL until an operator resumes.
+A quote older than ``max_quote_age_ms`` (by the newest tick's source timestamp) is a
+WARNING reason; bets meanwhile get 503 ``quote_stale`` from the market itself.
 WARNING only reports; CRITICAL refuses new bets (503 ``market_halted``). No clock here:
 ``now_ms`` is passed in.
 """
@@ -47,7 +49,13 @@ class Breaker:
             return WARNING
         return NORMAL
 
-    def update(self, now_ms: int, feed_age_ms: int | None, liability: int) -> Transition | None:
+    def update(
+        self,
+        now_ms: int,
+        feed_age_ms: int | None,
+        liability: int,
+        quote_age_ms: int | None = None,
+    ) -> Transition | None:
         """Re-evaluate; return the transition if the state changed."""
         cfg = self.cfg
         raw = self._feed_level(feed_age_ms)
@@ -76,11 +84,19 @@ class Breaker:
                 if raw
                 else "price feed recovering"
             )
+        stale = quote_age_ms is not None and quote_age_ms > cfg.max_quote_age_ms
+        if stale:
+            reasons.append(f"quote stale: the newest price is {quote_age_ms} ms old")
         if risk:
             reasons.append(f"house liability at {ratio:.0%} of its cap")
         if self.halted is not None:
             reasons.append(f"halted by an operator: {self.halted}")
-        state = max(self._feed, risk, CRITICAL if self.halted is not None else NORMAL)
+        state = max(
+            self._feed,
+            risk,
+            WARNING if stale else NORMAL,
+            CRITICAL if self.halted is not None else NORMAL,
+        )
         old = self.state
         self.reasons = tuple(reasons)
         if state == old:

@@ -22,6 +22,7 @@ T = TypeVar("T")
 N = TypeVar("N", int, float)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+EXTERNAL_LEAD_MS = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +39,16 @@ class MarketConfig:
     min_multiplier: int = 110
     max_multiplier: int = 10_000
     tick_interval_ms: int = 250
-    vol_window: int = 240
+    vol_window: int = 14_400
+    vol_short_window: int = 20
     min_ticks: int = 20
+    lead_ms: int | None = None  # None: EXTERNAL_LEAD_MS for an external feed, 0 for sim
+    max_quote_age_ms: int = 500
     feed: str = "sim"
     oracle_key: str | None = None
     sim_start_price: int = 100_000
     sim_volatility: float = 1.0
-    sim_seed: int = 7
+    sim_seed: int | None = None  # None: a fresh random seed at every start
     outlier_fraction: float = 0.05
     tick_future_ms: int = 500
     gap_limit_ms: int = 3_000
@@ -63,6 +67,23 @@ class MarketConfig:
     @property
     def env_symbol(self) -> str:
         return self.symbol.replace("-", "_")
+
+    @property
+    def lead(self) -> int:
+        """How many ms before the gateway a player may see the price (docs/PRICING.md).
+
+        Nobody sees a simulated price before the gateway makes it (its seed is random),
+        so a sim feed's lead is 0 unless set."""
+        if self.lead_ms is not None:
+            return self.lead_ms
+        return 0 if self.feed == "sim" else EXTERNAL_LEAD_MS
+
+    @property
+    def quote_lead_s(self) -> float:
+        """The price move a quote holds against, in seconds: the lead plus the largest
+        quote age; 0 when nobody can see the price before the gateway."""
+        lead = self.lead
+        return 0.0 if lead == 0 else (lead + self.max_quote_age_ms) / 1000.0
 
 
 class _MarketEnv:
@@ -148,13 +169,16 @@ def _read(env: Mapping[str, str], symbol: str) -> MarketConfig:
         min_multiplier=r.get("MIN_MULTIPLIER", d.min_multiplier, _multiplier),
         max_multiplier=r.get("MAX_MULTIPLIER", d.max_multiplier, _multiplier),
         tick_interval_ms=r.get("TICK_INTERVAL_MS", d.tick_interval_ms, _integer(1, 3_600_000)),
-        vol_window=r.get("VOL_WINDOW", d.vol_window, _integer(2, 100_000)),
+        vol_window=r.get("VOL_WINDOW", d.vol_window, _integer(2, 1_000_000)),
+        vol_short_window=r.get("VOL_SHORT_WINDOW", d.vol_short_window, _integer(5, 10_000)),
         min_ticks=r.get("MIN_TICKS", d.min_ticks, _integer(2, 100_000)),
+        lead_ms=r.get("LEAD_MS", None, _integer(0, 60_000)),
+        max_quote_age_ms=r.get("MAX_QUOTE_AGE_MS", d.max_quote_age_ms, ms),
         feed=r.get("FEED", d.feed, _feed),
         oracle_key=r.get("ORACLE_KEY", None, _key),
         sim_start_price=r.get("SIM_START_PRICE", d.sim_start_price, money),
         sim_volatility=r.get("SIM_VOLATILITY", d.sim_volatility, _number(0.0, 100.0)),
-        sim_seed=r.get("SIM_SEED", d.sim_seed, _integer(0, 2**63)),
+        sim_seed=r.get("SIM_SEED", None, _integer(0, 2**63)),
         outlier_fraction=r.get("OUTLIER_FRACTION", d.outlier_fraction, _number(0.0001, 10.0)),
         tick_future_ms=r.get("TICK_FUTURE_MS", d.tick_future_ms, _integer(0, 60_000)),
         gap_limit_ms=r.get("GAP_LIMIT_MS", d.gap_limit_ms, ms),
@@ -188,6 +212,15 @@ def _check(c: MarketConfig, prefix: str) -> None:
         raise fail("MIN_BET / MAX_BET", "the minimum bet exceeds the maximum")
     if c.min_ticks > c.vol_window:
         raise fail("MIN_TICKS / VOL_WINDOW", "more ticks required than the window keeps")
+    if 8 * c.vol_short_window > c.vol_window:
+        raise fail(
+            "VOL_SHORT_WINDOW / VOL_WINDOW", "the short window must be at most 1/8 of the long"
+        )
+    if c.max_quote_age_ms >= c.feed_critical_ms:
+        raise fail(
+            "MAX_QUOTE_AGE_MS / FEED_CRITICAL_MS",
+            "quotes must go stale before the feed is critical",
+        )
     if c.feed_warning_ms > c.feed_critical_ms:
         raise fail("FEED_WARNING_MS / FEED_CRITICAL_MS", "warning must come before critical")
     if c.liability_warning > c.liability_critical:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import random
+import secrets
 from dataclasses import dataclass
 
 from gateway.errors import Rejection
@@ -77,9 +78,12 @@ class SimulatedFeed:
         self.cfg = cfg
         self.seq = 0 if last is None else last.seq
         self.price = cfg.sim_start_price if last is None else last.price
-        # the same seed gives the same path, continued after a restart from the last tick
-        seed = f"{cfg.sim_seed}:{cfg.symbol}:{self.seq}"
-        # simulated prices, reproducible on purpose: not a security use of randomness
+        # A path known in advance is a path players can bet on: the seed is fresh at every
+        # start unless TAPGATE_MARKET_SIM_SEED fixes it (tests, reproducible demos), and
+        # then the same seed continues the same path after a restart from the last tick.
+        root = secrets.randbits(64) if cfg.sim_seed is None else cfg.sim_seed
+        seed = f"{root}:{cfg.symbol}:{self.seq}"
+        # the seed is the secret; the generator only spreads it into Gaussian steps
         self._rng = random.Random(seed)  # noqa: S311 # nosec B311
         dt = cfg.tick_interval_ms / 1000.0
         self._step = cfg.sim_volatility / math.sqrt(self.SECONDS_PER_YEAR) * math.sqrt(dt)

@@ -1,9 +1,9 @@
 """One market's live state: ticks, volatility, the multiplier table, breaker and book.
 
-Only committed ticks reach ``apply``, which updates the price and the volatility; the
+Only committed ticks reach ``apply``, which updates the price and the volatility band; the
 multiplier table is then recomputed from ``pricing_inputs`` (off the event loop, by the
 service) and installed with ``install``, once per tick, never per request. ``quote`` is a
-dictionary look-up plus the cell's open check.
+dictionary look-up plus the quote-age and open checks.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from gateway.market.breaker import CRITICAL, STATE_NAMES, Breaker, Transition
 from gateway.market.config import MarketConfig
 from gateway.market.feed import Tick, TickRules
 from gateway.market.grid import cell_id, column_open, open_columns, window
-from gateway.market.pricing import estimate_volatility, price_grid
+from gateway.market.pricing import Quote, price_grid
+from gateway.market.volatility import SigmaBand, VolEstimator
 from gateway.protocol import format_multiplier
 
 __all__ = ["Market"]
@@ -32,37 +33,31 @@ class Market:
         self.ticks: deque[Tick] = deque()  # committed, in order: resolution and volatility
         self.last: Tick | None = None
         self.last_received_ms: int | None = None
-        self.sigma: float | None = None
-        self.table: dict[tuple[int, int], tuple[int, float]] = {}
+        self.volatility = VolEstimator(cfg.vol_window, cfg.vol_short_window, cfg.min_ticks - 1)
+        self.sigma: SigmaBand | None = None
+        self.table: dict[tuple[int, int], Quote] = {}
         self.table_seq = 0  # the tick the table was computed from
         for tick in history:
             self.ticks.append(tick)
+            self.volatility.add(tick.ts, tick.price)
             self.last = tick
         self.rules = TickRules(cfg, self.last)
-        self._estimate()
+        self.sigma = self.volatility.band()
         inputs = self.pricing_inputs()
         if inputs is not None:
-            self.install(inputs[0], price_grid(cfg, *inputs[1:]))
+            self.install(inputs[0], price_grid(cfg, *inputs))
 
     @property
     def symbol(self) -> str:
         return self.cfg.symbol
 
-    def _estimate(self) -> None:
-        cfg = self.cfg
-        recent = list(self.ticks)[-cfg.vol_window :]
-        if len(recent) < cfg.min_ticks or self.last is None:
-            self.sigma = None
-            return
-        self.sigma = estimate_volatility((t.ts, t.price) for t in recent)
-
-    def pricing_inputs(self) -> tuple[int, int, int, float] | None:
-        """(seq, price, ts, sigma) of the last tick, or None while pricing is unavailable."""
+    def pricing_inputs(self) -> tuple[int, int, int, SigmaBand] | None:
+        """(seq, price, ts, sigma band) of the last tick, or None while pricing is unavailable."""
         if self.sigma is None or self.last is None:
             return None
         return self.last.seq, self.last.price, self.last.ts, self.sigma
 
-    def install(self, seq: int, table: dict[tuple[int, int], tuple[int, float]]) -> None:
+    def install(self, seq: int, table: dict[tuple[int, int], Quote]) -> None:
         """Use the table computed from tick ``seq``, unless a newer one is in place."""
         if seq >= self.table_seq:
             self.table = table
@@ -74,16 +69,26 @@ class Market:
         self.ticks.append(tick)
         self.last = tick
         self.last_received_ms = received_ms
-        self._estimate()
+        self.volatility.add(tick.ts, tick.price)
+        self.sigma = self.volatility.band()
 
     def feed_age_ms(self, now_ms: int) -> int | None:
         return None if self.last_received_ms is None else max(0, now_ms - self.last_received_ms)
 
-    def update_breaker(self, now_ms: int) -> Transition | None:
-        return self.breaker.update(now_ms, self.feed_age_ms(now_ms), self.book.liability)
+    def quote_age_ms(self, now_ms: int) -> int | None:
+        """How old the newest committed tick is by its source timestamp, on our clock."""
+        return None if self.last is None else max(0, now_ms - self.last.ts)
 
-    def quote(self, row: int, col: int, now_ms: int) -> int:
-        """The multiplier (hundredths) this cell pays now, or the rejection that applies."""
+    def _stale(self, now_ms: int) -> bool:
+        return self.last is not None and now_ms - self.last.ts > self.cfg.max_quote_age_ms
+
+    def update_breaker(self, now_ms: int) -> Transition | None:
+        return self.breaker.update(
+            now_ms, self.feed_age_ms(now_ms), self.book.liability, self.quote_age_ms(now_ms)
+        )
+
+    def quote(self, row: int, col: int, now_ms: int) -> Quote:
+        """What this cell pays now and what that was priced on, or the rejection that applies."""
         if self.breaker.state == CRITICAL:
             raise Rejection(
                 "market_halted",
@@ -96,6 +101,14 @@ class Market:
                 f"{self.symbol} has too few ticks to estimate volatility "
                 f"({min(len(self.ticks), self.cfg.min_ticks)} of {self.cfg.min_ticks})",
             )
+        last = self.last
+        if last is not None and self._stale(now_ms):
+            raise Rejection(
+                "quote_stale",
+                f"{self.symbol}'s newest price is {now_ms - last.ts} ms old "
+                f"(the limit is {self.cfg.max_quote_age_ms} ms)",
+                retry_after=self.cfg.tick_interval_ms / 1000.0,
+            )
         if not column_open(self.cfg, col, now_ms):
             raise Rejection(
                 "cell_closed",
@@ -105,7 +118,7 @@ class Market:
         priced = self.table.get((row, col))
         if priced is None:
             raise Rejection("cell_closed", f"{cell_id(row, col)} is not offered")
-        return priced[0]
+        return priced
 
     def prune(self, now_ms: int) -> None:
         """Forget ticks no open bet and no open column can need any more."""
@@ -114,8 +127,7 @@ class Market:
         columns = self.book.open_columns()
         if columns:
             keep_from = min(keep_from, window(cfg, columns[0])[0])
-        keep_last = cfg.vol_window
-        while len(self.ticks) > keep_last and self.ticks[0].ts < keep_from:
+        while len(self.ticks) > 1 and self.ticks[0].ts < keep_from:
             self.ticks.popleft()
 
     def ticks_between(self, start: int, end: int) -> list[Tick]:
@@ -136,6 +148,16 @@ class Market:
                 "reasons": list(self.breaker.reasons),
             },
             "priced": bool(self.table),
+            "quote_age_ms": self.quote_age_ms(now_ms),
+            "volatility": None
+            if self.sigma is None
+            else {
+                "estimate": self.sigma.estimate,
+                "low": self.sigma.low,
+                "high": self.sigma.high,
+                "samples": self.sigma.samples,
+                "alarm": self.sigma.alarm,
+            },
             "grid": {
                 "band": cfg.band,
                 "column_ms": cfg.column_ms,
@@ -149,6 +171,11 @@ class Market:
                 "wallet_cell_cap": cfg.wallet_cell_cap,
                 "min_multiplier": format_multiplier(cfg.min_multiplier),
                 "max_multiplier": format_multiplier(cfg.max_multiplier),
+            },
+            "pricing": {
+                "house_edge_bps": cfg.house_edge_bps,
+                "lead_ms": cfg.lead,
+                "max_quote_age_ms": cfg.max_quote_age_ms,
             },
         }
 
@@ -164,11 +191,9 @@ class Market:
                 "high": (row + 1) * self.cfg.band,
                 "start_ms": col * self.cfg.column_ms,
                 "end_ms": (col + 1) * self.cfg.column_ms,
-                "multiplier": format_multiplier(m),
+                "multiplier": format_multiplier(q.multiplier),
             }
-            for (row, col), (m, _) in sorted(
-                self.table.items(), key=lambda kv: (kv[0][1], kv[0][0])
-            )
+            for (row, col), q in sorted(self.table.items(), key=lambda kv: (kv[0][1], kv[0][0]))
             if col in columns
         ]
         last = self.last
@@ -177,5 +202,5 @@ class Market:
             "price": None if last is None else last.price,
             "price_ts": None if last is None else last.ts,
             "breaker": STATE_NAMES[self.breaker.state],
-            "cells": cells if self.breaker.state != CRITICAL else [],
+            "cells": cells if self.breaker.state != CRITICAL and not self._stale(now_ms) else [],
         }

@@ -4,113 +4,230 @@ docs/PRICING.md derives the formulas. In short: the log price is a Brownian moti
 without drift, sampled by the feed every ``dt`` seconds. A cell [L, U) x window loses only
 when every tick inside its window is below L or every one is at or above U (the
 resolver's rule: a tick in the band, or two consecutive ticks on opposite sides of it,
-wins). So P(win) = 1 - P(all below L) - P(all at or above U). Each side is the reflection
-principle applied after the window's first tick, with the Broadie-Glasserman-Kou shift
-of the barrier by beta*sigma*sqrt(dt) for the discrete ticks that follow it, integrated
-over the first tick's exactly normal position with Gauss-Legendre quadrature.
+wins). So P(win) = 1 - P(all below L) - P(all at or above U). Each side integrates, over
+the first window tick's exactly normal position, the probability that the discrete walk
+of the remaining ticks stays on its side: computed exactly (a recursion on a grid, once
+per window length) for walks of up to ``EXACT_STEPS`` ticks, and by the reflection
+principle with the Broadie-Glasserman-Kou shift beyond, where that is accurate.
 
-No I/O, no clock: the table is computed from the last tick and its timestamp.
+The live game differs from the model in three ways, and the quote holds against each:
+- ticks are integers: a rounded tick is at or above ``low`` exactly when the price is at
+  or above ``low - 0.5``, so the barriers sit half a unit below the band's bounds;
+- sigma is estimated: the quote is the largest P(win) over the estimator's band
+  (``gateway/market/volatility.py``);
+- the quote is older than the price a fast player sees: the largest P(win) over a move of
+  the price within LEAD_Z standard deviations over the lead plus the largest quote age.
+
+The grid is priced in one vectorised pass (numpy). No I/O, no clock: the table is
+computed from the last tick and its timestamp.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
 
 from gateway.market.config import MarketConfig
 from gateway.market.grid import band_bounds, open_columns, window
+from gateway.market.volatility import SigmaBand
 
 __all__ = [
     "BETA",
-    "MIN_SIGMA",
-    "estimate_volatility",
+    "EXACT_STEPS",
+    "HALF_UNIT",
+    "LEAD_Z",
+    "Quote",
+    "cell_probability",
+    "ticks_in",
     "multiplier",
     "price_grid",
     "win_probability",
 ]
 
+Floats = npt.NDArray[np.float64]
+
 # -zeta(1/2) / sqrt(2*pi): the Broadie-Glasserman-Kou continuity correction.
 BETA = 0.5825971579390106
-# A flat feed would make every probability 0 or 1; below this floor the estimate is noise.
-MIN_SIGMA = 1e-7
+# The price move a quote holds against: the 97.5th percentile, the convention of the
+# sigma band too.
+LEAD_Z = 1.959963984540054
+# A rounded tick is at or above a bound b exactly when the price is at or above b - 0.5.
+HALF_UNIT = 0.5
+# Walks of up to this many steps use the exact table; longer ones the shifted reflection
+# (its error falls with the number of steps: below 0.3% relative at 80, measured).
+EXACT_STEPS = 80
 
-_SQRT2 = math.sqrt(2.0)
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_PANELS = 4
-_NODES = 16
+_STEP = 0.025  # grid step of the survival tables, in per-tick standard deviations
+_KERNEL_REACH = 8.0
 _REACH = 8.5  # standard deviations of the first tick's position worth integrating
+_NODES, _WEIGHTS = np.polynomial.legendre.leggauss(24)
+_PANELS = 3
+
+
+class Quote(NamedTuple):
+    """What one cell pays after one tick, and what it was computed from."""
+
+    multiplier: int  # hundredths
+    p_win: float  # the largest P(win) over the sigma band and the lead
+    seq: int  # the tick the table was computed from
+    sigma_low: float
+    sigma_high: float
 
 
 @functools.cache
-def _legendre(n: int) -> tuple[tuple[float, float], ...]:
-    """Gauss-Legendre nodes and weights on [-1, 1] (Newton's method on P_n)."""
-    out = []
-    for i in range(1, n + 1):
-        x = math.cos(math.pi * (i - 0.25) / (n + 0.5))
-        dp = 1.0
-        for _ in range(100):
-            p0, p1 = 1.0, x
-            for k in range(2, n + 1):
-                p0, p1 = p1, ((2 * k - 1) * x * p1 - (k - 1) * p0) / k
-            dp = n * (x * p1 - p0) / (x * x - 1.0)
-            step = p1 / dp
-            x -= step
-            if abs(step) < 1e-15:
-                break
-        out.append((x, 2.0 / ((1.0 - x * x) * dp * dp)))
-    return tuple(out)
+def _survival(steps: int) -> Floats:
+    """g(d) on d = 0, _STEP, ...: P(a Gaussian walk of ``steps`` unit steps started ``d``
+    below a barrier never reaches it), by g_k(d) = integral over y > 0 of g_{k-1}(y)
+    phi(y - d) dy from g_0 = 1 (trapezoid rule; beyond the grid g is 1 to 1e-15)."""
+    size = int((_KERNEL_REACH + 8.0 * math.sqrt(steps)) / _STEP) + 1
+    taps = int(_KERNEL_REACH / _STEP)
+    offsets = np.arange(-taps, taps + 1) * _STEP
+    kernel = np.exp(-0.5 * offsets * offsets) * (_STEP / math.sqrt(2.0 * math.pi))
+    g = np.ones(size)
+    for _ in range(steps):
+        padded = np.concatenate([g, np.ones(taps)])
+        padded[0] *= 0.5  # trapezoid: the grid starts at the barrier
+        # g_new(d_i) = sum_j padded(y_j) kernel(y_j - d_i); np.convolve flips the kernel,
+        # which is symmetric
+        g = np.convolve(padded, kernel, mode="full")[taps : taps + size]
+    return np.minimum(g, 1.0)
 
 
-def _stays_below(a: float, s1: float, s2: float, shift: float) -> float:
-    """P(X1 < a and the walk after X1 stays below a), X1 ~ N(0, s1^2).
+@functools.cache
+def _erf_table() -> tuple[Floats, Floats]:
+    u = np.arange(0.0, 12.0, 0.0005)
+    return u, np.asarray([math.erf(x / math.sqrt(2.0)) for x in u])
 
-    After the first tick the walk's maximum over variance s2^2 stays below a + shift with
-    probability erf((a + shift - x1) / (s2 * sqrt 2)) (reflection principle).
-    Substituting x1 = s1 * (A - v) gives the integral of phi(A - v) * erf(r (v + C) / sqrt 2)
-    over v > 0, with A = a / s1, r = s1 / s2, C = shift / s1.
-    """
-    big_a = a / s1
-    high = big_a + _REACH
-    if high <= 0.0:
-        return 0.0
-    low = max(0.0, big_a - _REACH)
-    k = s1 / s2 / _SQRT2
-    c = shift / s1
-    half = (high - low) / _PANELS / 2.0
-    total = 0.0
-    nodes = _legendre(_NODES)
+
+def _stays(d: Floats, steps: int) -> Floats:
+    """P(a walk of ``steps`` unit steps, started ``d`` >= 0 below a barrier, stays below)."""
+    if steps == 0:
+        return np.ones_like(d)
+    if steps <= EXACT_STEPS:
+        g = _survival(steps)
+        return np.interp(d, np.arange(g.size) * _STEP, g, right=1.0)
+    u, erf = _erf_table()
+    return np.interp((d + BETA) / math.sqrt(steps), u, erf, right=1.0)
+
+
+def _below(a: Floats, first_s: float, n_ticks: int, sigma: Floats, dt_s: float) -> Floats:
+    """P(all ``n_ticks`` window ticks < a) (log-price units), the first at ``first_s``.
+
+    With the first tick at x ~ N(0, s1^2) and d = (a - x) / s (s = sigma sqrt(dt)), the
+    probability is the integral over d > 0 of phi((a - s d) / s1) s / s1 * stays(d),
+    by Gauss-Legendre in panels over the part of d where the normal weight lives."""
+    centre = a / (sigma * math.sqrt(dt_s))
+    width = max(math.sqrt(first_s / dt_s), 1e-9)  # s1 / s
+    high = centre + _REACH * width
+    low = np.maximum(0.0, centre - _REACH * width)
+    high = np.maximum(high, low)
+    half = (high - low) / (2 * _PANELS)
+    total = np.zeros_like(a)
     for panel in range(_PANELS):
         mid = low + (2 * panel + 1) * half
-        for x, w in nodes:
-            v = mid + half * x
-            d = big_a - v
-            total += w * math.exp(-0.5 * d * d) * math.erf(k * (v + c))
-    return total * half * _INV_SQRT_2PI
+        d = mid[:, None] + half[:, None] * _NODES[None, :]
+        z = (centre[:, None] - d) / width
+        values = np.exp(-0.5 * z * z) * _stays(d, n_ticks - 1)
+        total += half * (values @ _WEIGHTS)
+    return np.clip(total / (width * math.sqrt(2.0 * math.pi)), 0.0, 1.0)
 
 
-def _side(a: float, first_s: float, n_ticks: int, sigma: float, dt_s: float) -> float:
-    """P(all ``n_ticks`` window ticks < a) in log-price units, the first at ``first_s``."""
-    s1 = sigma * math.sqrt(first_s)
-    if n_ticks == 1:
-        return 0.5 * (1.0 + math.erf(a / s1 / _SQRT2))
-    s2 = sigma * math.sqrt((n_ticks - 1) * dt_s)
-    return _stays_below(a, s1, s2, BETA * sigma * math.sqrt(dt_s))
+def _win(
+    price: Floats,
+    low: Floats,
+    high: Floats,
+    first_s: float,
+    n_ticks: int,
+    sigma: Floats,
+    dt_s: float,
+) -> Floats:
+    below = np.zeros_like(price)
+    has_low = low > 0
+    if has_low.any():
+        safe_low = np.where(has_low, low, price)
+        below = np.where(
+            has_low, _below(np.log(safe_low / price), first_s, n_ticks, sigma, dt_s), 0.0
+        )
+    above = _below(-np.log(high / price), first_s, n_ticks, sigma, dt_s)
+    return np.clip(1.0 - below - above, 0.0, 1.0)
 
 
 def win_probability(
-    price: int, low: int, high: int, first_s: float, n_ticks: int, sigma: float, dt_s: float
+    price: float,
+    low: float,
+    high: float,
+    first_s: float,
+    n_ticks: int,
+    sigma: float,
+    dt_s: float,
 ) -> float:
-    """P(the cell [low, high) wins) given the last tick ``price``.
+    """P(a continuous price sampled in the window is ever in [low, high)), from ``price``.
 
     The window holds ``n_ticks`` ticks ``dt_s`` apart, the first ``first_s`` seconds after
-    the last tick.
+    the last tick. For integer ticks pass the barriers ``HALF_UNIT`` lower (see
+    ``cell_probability``).
     """
     if n_ticks <= 0:
         return 0.0
-    below = 0.0 if low <= 0 else _side(math.log(low / price), first_s, n_ticks, sigma, dt_s)
-    above = _side(-math.log(high / price), first_s, n_ticks, sigma, dt_s)
-    return min(1.0, max(0.0, 1.0 - below - above))
+    one = np.ones(1)
+    p = _win(price * one, low * one, high * one, first_s, n_ticks, sigma * one, dt_s)
+    return float(p[0])
+
+
+def _band_sigmas(band: SigmaBand) -> list[float]:
+    sigmas = [band.low, band.high]
+    if band.high > 1.05 * band.low:  # wide: a cell's P can peak inside the band
+        sigmas.append(math.sqrt(band.low * band.high))
+    return sigmas
+
+
+def _worst(
+    price: int,
+    lows: Floats,
+    highs: Floats,
+    first_s: float,
+    n_ticks: int,
+    band: SigmaBand,
+    dt_s: float,
+    lead_s: float,
+) -> Floats:
+    """The largest P(win) of integer-tick cells [lows, highs) over the band and the lead.
+
+    P(win) grows as the price nears a band's middle, so the worst move of the price in
+    the lead is the one towards it, clamped to LEAD_Z standard deviations."""
+    barrier_low = np.where(lows > 0, lows - HALF_UNIT, 0.0)
+    barrier_high = highs - HALF_UNIT
+    towards = np.log((np.maximum(barrier_low, HALF_UNIT) + barrier_high) / 2.0 / price)
+    best = np.zeros_like(towards)
+    for sigma in _band_sigmas(band):
+        reach = LEAD_Z * sigma * math.sqrt(lead_s)
+        moved = price * np.exp(np.clip(towards, -reach, reach))
+        sig = np.full_like(towards, sigma)
+        p = _win(moved, barrier_low, barrier_high, first_s, n_ticks, sig, dt_s)
+        best = np.maximum(best, p)
+    return best
+
+
+def cell_probability(
+    price: int,
+    low: int,
+    high: int,
+    first_s: float,
+    n_ticks: int,
+    band: SigmaBand,
+    dt_s: float,
+    lead_s: float,
+) -> float:
+    """The P(win) one cell is priced at: what ``price_grid`` computes for it."""
+    if n_ticks <= 0:
+        return 0.0
+    lows = np.asarray([float(low)])
+    highs = np.asarray([float(high)])
+    return float(_worst(price, lows, highs, first_s, n_ticks, band, dt_s, lead_s)[0])
 
 
 def multiplier(p_win: float, house_edge_bps: int) -> int:
@@ -120,23 +237,7 @@ def multiplier(p_win: float, house_edge_bps: int) -> int:
     return min(10**12, math.floor((10_000 - house_edge_bps) / (100.0 * p_win)))
 
 
-def estimate_volatility(ticks: Iterable[tuple[int, int]]) -> float | None:
-    """sigma per sqrt(second) of the log price, from (ts_ms, price) ticks; None if < 2."""
-    total_sq = 0.0
-    total_s = 0.0
-    previous: tuple[int, int] | None = None
-    for ts, price in ticks:
-        if previous is not None and ts > previous[0]:
-            step = math.log(price / previous[1])
-            total_sq += step * step
-            total_s += (ts - previous[0]) / 1000.0
-        previous = (ts, price)
-    if total_s <= 0.0:
-        return None
-    return max(MIN_SIGMA, math.sqrt(total_sq / total_s))
-
-
-def _ticks_in(tick_ms: int, interval_ms: int, start_ms: int, end_ms: int) -> tuple[float, int]:
+def ticks_in(tick_ms: int, interval_ms: int, start_ms: int, end_ms: int) -> tuple[float, int]:
     """(seconds to the first expected tick in [start, end), number of expected ticks)."""
     first = -(-(start_ms - tick_ms) // interval_ms)
     last = -(-(end_ms - tick_ms) // interval_ms) - 1
@@ -144,27 +245,32 @@ def _ticks_in(tick_ms: int, interval_ms: int, start_ms: int, end_ms: int) -> tup
 
 
 def price_grid(
-    cfg: MarketConfig, price: int, tick_ms: int, sigma: float
-) -> dict[tuple[int, int], tuple[int, float]]:
-    """Every cell worth offering after a tick at ``tick_ms``: (row, col) -> (multiplier, P).
+    cfg: MarketConfig, seq: int, price: int, tick_ms: int, band: SigmaBand
+) -> dict[tuple[int, int], Quote]:
+    """Every cell worth offering after tick ``seq`` at ``tick_ms``: (row, col) -> Quote.
 
     Columns open now or within the next two tick intervals; rows within ``grid_rows`` of
     the price. A cell whose unclamped multiplier is below the minimum is left out (it is
     not offered); the others are clamped to the maximum.
     """
-    out: dict[tuple[int, int], tuple[int, float]] = {}
+    out: dict[tuple[int, int], Quote] = {}
+    lead_s = cfg.quote_lead_s
     centre = price // cfg.band
     rows = range(max(0, centre - cfg.grid_rows), centre + cfg.grid_rows + 1)
+    bounds = [band_bounds(cfg, row) for row in rows]
+    lows = np.asarray([float(lo) for lo, _ in bounds])
+    highs = np.asarray([float(hi) for _, hi in bounds])
     dt_s = cfg.tick_interval_ms / 1000.0
     columns = open_columns(cfg, tick_ms)
     extend = (tick_ms + cfg.horizon_ms + 2 * cfg.tick_interval_ms) // cfg.column_ms
     for col in range(columns.start, max(columns.stop, extend + 1)):
         start, end = window(cfg, col)
-        first_s, n_ticks = _ticks_in(tick_ms, cfg.tick_interval_ms, start, end)
-        for row in rows:
-            low, high = band_bounds(cfg, row)
-            p = win_probability(price, low, high, first_s, n_ticks, sigma, dt_s)
+        first_s, n_ticks = ticks_in(tick_ms, cfg.tick_interval_ms, start, end)
+        if n_ticks <= 0:
+            continue
+        probabilities = _worst(price, lows, highs, first_s, n_ticks, band, dt_s, lead_s)
+        for row, p in zip(rows, probabilities.tolist(), strict=True):
             m = multiplier(p, cfg.house_edge_bps)
             if m >= cfg.min_multiplier:
-                out[(row, col)] = (min(m, cfg.max_multiplier), p)
+                out[(row, col)] = Quote(min(m, cfg.max_multiplier), p, seq, band.low, band.high)
     return out

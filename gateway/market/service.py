@@ -121,7 +121,7 @@ class Markets:
             if inputs is not None:
                 # ~5 ms of pure Python for a 21 x 13 grid: on a worker thread the event
                 # loop keeps its turn every GIL switch interval instead of stalling
-                table = await asyncio.to_thread(price_grid, market.cfg, *inputs[1:])
+                table = await asyncio.to_thread(price_grid, market.cfg, *inputs)
                 market.install(inputs[0], table)
         last = ticks[-1][0]
         self.hub.publish(
@@ -168,6 +168,15 @@ class Markets:
         change = market.update_breaker(now_ms)
         m = self.metrics
         m.breaker_state.labels(market.symbol).set(market.breaker.state)
+        m.house_edge.labels(market.symbol).set(market.cfg.house_edge_bps / 10_000)
+        band = market.sigma
+        if band is not None:
+            for bound, value in (
+                ("low", band.low),
+                ("estimate", band.estimate),
+                ("high", band.high),
+            ):
+                m.quote_sigma.labels(market.symbol, bound).set(value)
         age = market.feed_age_ms(now_ms)
         m.feed_age.labels(market.symbol).set(float("inf") if age is None else age / 1000.0)
         m.liability.labels(market.symbol).set(market.book.liability)
@@ -243,8 +252,7 @@ class Markets:
                 if bet.bet_id not in settled:
                     continue
                 balance = self.accounts.credit(wallet, payout) if payout else None
-                self.metrics.bets_resolved.labels(outcome).inc()
-                self.metrics.payout.inc(payout)
+                self._count_settled(market.symbol, outcome, bet.amount, payout)
                 self.hub.publish_to(
                     wallet,
                     {
@@ -265,6 +273,17 @@ class Markets:
             market.book.settled([bet for bet, _ in chunk])
             total += len(done)
         return total
+
+    def _count_settled(self, symbol: str, outcome: str, amount: int, payout: int) -> None:
+        m = self.metrics
+        m.bets_resolved.labels(outcome).inc()
+        m.payout.inc(payout)
+        if outcome == "void":
+            return
+        m.settled_stakes.labels(symbol).inc(amount)
+        if payout:
+            m.settled_payouts.labels(symbol).inc(payout)
+            m.settled_payout_squares.labels(symbol).inc(payout * payout)
 
     async def _resolve_forever(self) -> None:
         while True:

@@ -2,8 +2,10 @@
 
 Runs on a read-only connection, so it is safe while the gateway serves (WAL readers do not
 block the writer). Checks: SQLite's integrity and foreign keys, the ledger invariants, and
-that no API query scans the bets table in full, and that no bet is left unresolved long
-after its window and grace.
+that no API query scans the bets table in full, that no bet is left unresolved long
+after its window and grace, and that each bet's multiplier is the one its recorded quote
+gives (every bet), with the quote itself recomputed from its tick for a random sample
+(``QUOTE_SAMPLE`` bets: docs/PRICING.md, "Disputes").
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.market.config import MarketConfig
+from gateway.market.grid import window
+from gateway.market.pricing import cell_probability, multiplier, ticks_in
+from gateway.market.volatility import SigmaBand
 from gateway.store.invariants import ledger_violations
 from gateway.store.reader import QUERIES
 
@@ -30,6 +35,10 @@ _EXAMPLE_PARAMS: dict[str, tuple[object, ...]] = {
 # How long after its window and grace an open bet counts as overdue (the resolver runs
 # every TAPGATE_RESOLVE_INTERVAL_MS; a minute leaves room for a restart).
 OVERDUE_SLACK_MS = 60_000
+# How many bets per market have their quote recomputed from the tick it names.
+QUOTE_SAMPLE = 200
+# Recomputation runs the same code on the same inputs: only float noise may differ.
+QUOTE_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -56,6 +65,49 @@ def _overdue(conn: sqlite3.Connection, markets: Sequence[MarketConfig], now_ms: 
     return out
 
 
+def _parse_cell(cell: str) -> tuple[int, int]:
+    _, row, col = cell.split("-")
+    return int(row), int(col)
+
+
+def _quotes(conn: sqlite3.Connection, markets: Sequence[MarketConfig]) -> list[str]:
+    """Bets whose multiplier is not what their quote gives, or whose quote is not what
+    their tick, cell and sigma band give under the market's current settings."""
+    out: list[str] = []
+    for cfg in markets:
+        rows = conn.execute(
+            "SELECT id, multiplier, quote_p FROM bets WHERE market = ? AND quote_p IS NOT NULL",
+            (cfg.symbol,),
+        )
+        for bet_id, paid, p_win in rows:
+            expected = min(cfg.max_multiplier, multiplier(p_win, cfg.house_edge_bps))
+            if paid != expected:
+                out.append(f"bet {bet_id}: multiplier {paid}, its quote gives {expected}")
+        sample = conn.execute(
+            "SELECT b.id, b.cell_id, b.quote_p, b.quote_sigma_low, b.quote_sigma_high, "
+            "t.price, t.ts FROM bets b JOIN ticks t ON t.market = b.market AND t.seq = b.quote_seq "
+            "WHERE b.market = ? AND b.quote_p IS NOT NULL ORDER BY random() LIMIT ?",
+            (cfg.symbol, QUOTE_SAMPLE),
+        )
+        for bet_id, cell, p_win, low, high, price, ts in sample:
+            row, col = _parse_cell(str(cell))
+            first_s, n_ticks = ticks_in(ts, cfg.tick_interval_ms, *window(cfg, col))
+            band = SigmaBand(high, low, high, 0, None)
+            again = cell_probability(
+                price,
+                row * cfg.band,
+                (row + 1) * cfg.band,
+                first_s,
+                n_ticks,
+                band,
+                cfg.tick_interval_ms / 1000.0,
+                cfg.quote_lead_s,
+            )
+            if abs(again - p_win) > QUOTE_TOLERANCE * max(p_win, 1e-12):
+                out.append(f"bet {bet_id}: quote P {p_win}, recomputed {again}")
+    return out[:10]
+
+
 def run_check(
     db_path: Path, markets: Sequence[MarketConfig] = (), now_ms: int | None = None
 ) -> CheckReport:
@@ -78,6 +130,7 @@ def run_check(
         _record(report, "API queries use indexes", scans)
         now = int(time.time() * 1000) if now_ms is None else now_ms
         _record(report, "no bet unresolved past its window", _overdue(conn, markets, now))
+        _record(report, "multipliers match their quotes", _quotes(conn, markets))
     except sqlite3.DatabaseError as exc:
         report.failed.append(f"database: {exc}")
     finally:

@@ -3,7 +3,10 @@
 - every account balance equals the sum of its ledger rows;
 - all ledger rows sum to zero, and so does each transaction;
 - no wallet is below zero;
-- every bet has exactly its two stake rows.
+- every bet has exactly its two stake rows;
+- every settlement has exactly the ledger rows its outcome calls for (a won bet its payout
+  pair, a void bet its refund pair, both carrying the settlement's payout; a lost bet none),
+  and no payout or refund row lacks its settlement.
 """
 
 from __future__ import annotations
@@ -30,6 +33,22 @@ _CHECKS = (
         """SELECT b.id, count(l.id) FROM bets b
              LEFT JOIN ledger l ON l.bet_id = b.id AND l.kind = 'stake'
             GROUP BY b.id HAVING count(l.id) <> 2""",
+    ),
+    (
+        "settlement without exactly its payout or refund rows",
+        """SELECT s.bet_id, s.outcome, s.payout,
+                  coalesce(sum(CASE WHEN l.account <> 'house' THEN l.amount END), 0) AS paid
+             FROM settlements s
+             LEFT JOIN ledger l ON l.bet_id = s.bet_id AND l.kind IN ('payout', 'refund')
+            GROUP BY s.bet_id
+           HAVING paid <> s.payout
+               OR count(l.id) <> (CASE WHEN s.payout > 0 THEN 2 ELSE 0 END)
+               OR sum(l.kind <> CASE s.outcome WHEN 'won' THEN 'payout' ELSE 'refund' END) > 0""",
+    ),
+    (
+        "payout or refund without a settlement",
+        """SELECT l.txn FROM ledger l LEFT JOIN settlements s ON s.bet_id = l.bet_id
+            WHERE l.kind IN ('payout', 'refund') AND s.bet_id IS NULL""",
     ),
 )
 

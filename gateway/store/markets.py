@@ -56,8 +56,7 @@ def settle(conn: sqlite3.Connection, items: Sequence[Settlement], now_ms: int) -
         if payout:
             kind = "payout" if outcome == "won" else "refund"
             txn = f"{kind}:{bet_id}"
-            ledger.append((txn, "house", -payout, kind, bet_id, now_ms))
-            ledger.append((txn, wallet, payout, kind, bet_id, now_ms))
+            ledger.append((txn, "house", wallet, payout, kind, bet_id, now_ms))
         settled.append(bet_id)
     conn.executemany(
         "INSERT INTO settlements (bet_id, outcome, payout, tick_seq, settled_at) "
@@ -65,8 +64,8 @@ def settle(conn: sqlite3.Connection, items: Sequence[Settlement], now_ms: int) -
         rows,
     )
     conn.executemany(
-        "INSERT INTO ledger (txn, account, amount, kind, bet_id, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         ledger,
     )
     return settled

@@ -16,7 +16,8 @@ __all__ = ["QUERIES", "Reader", "StartState", "bet_view"]
 
 _SELECT_BET = (
     "SELECT id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout, "
-    "min_multiplier, ts, status, accepted_at, s.payout, s.settled_at "
+    "min_multiplier, ts, status, accepted_at, s.payout, s.settled_at, "
+    "quote_seq, quote_sigma_low, quote_sigma_high, quote_p "
     "FROM bets LEFT JOIN settlements AS s ON s.bet_id = bets.id"
 )
 
@@ -41,7 +42,7 @@ QUERIES = {
 def bet_view(row: Any) -> dict[str, Any]:
     """A bet row as the API shows it."""
     (id_, wallet, nonce, market, cell_id, amount, mult, payout, min_mult, ts, status, at) = row[:12]
-    paid, settled_at = row[12:14]
+    paid, settled_at, quote_seq, sigma_low, sigma_high, p_win = row[12:18]
     return {
         "bet_id": str(id_),
         "wallet": wallet,
@@ -57,6 +58,15 @@ def bet_view(row: Any) -> dict[str, Any]:
         "accepted_at": at,
         "payout": paid,
         "settled_at": settled_at,
+        # what the multiplier was priced on (docs/PRICING.md, "Disputes"); null before v5
+        "quote": None
+        if quote_seq is None
+        else {
+            "tick_seq": quote_seq,
+            "sigma_low": sigma_low,
+            "sigma_high": sigma_high,
+            "p_win": p_win,
+        },
     }
 
 

@@ -7,7 +7,15 @@ Invariants live in the database as well as in the code:
 - a nonce is used once per wallet for ever (UNIQUE (wallet, nonce));
 - a bet's status moves only from accepted to won, lost or void, and only by inserting its
   one settlement, whose payout must match the bet (v2);
-- ticks only increase in seq and source timestamp per market, and never change (v2).
+- ticks only increase in seq and source timestamp per market, and never change (v2);
+- money rows are never deleted: ticks and settlements refuse DELETE (v5);
+- a balance changes only by the ledger row being applied: an UPDATE of ``balance`` must
+  advance ``last_ledger`` to a ledger row of that account carrying exactly the change, and
+  only ``ledger_apply`` does that (v5);
+- ledger rows come in balanced pairs: they are written through the ``postings`` view,
+  whose trigger inserts both legs of one amount; a direct INSERT into ``ledger`` is
+  refused (v5). ``tapgate check`` also sums every transaction;
+- each bet records the quote it was priced on: tick seq, sigma band, P(win) (v5).
 
 Indexes on ``bets`` are few on purpose: every index keyed by wallet takes an insert at a
 random place per bet, and those pages are what each group commit and checkpoint write.
@@ -175,7 +183,60 @@ _V4 = """
 ALTER TABLE bets ADD COLUMN archive TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# v5: money as strict in the database as in the code, and the quote behind each bet.
+_V5 = """
+ALTER TABLE bets ADD COLUMN quote_seq INTEGER;
+ALTER TABLE bets ADD COLUMN quote_sigma_low REAL;
+ALTER TABLE bets ADD COLUMN quote_sigma_high REAL;
+ALTER TABLE bets ADD COLUMN quote_p REAL;
+
+CREATE TRIGGER ticks_no_delete BEFORE DELETE ON ticks
+BEGIN
+    SELECT RAISE(ABORT, 'ticks are never deleted');
+END;
+CREATE TRIGGER settlements_no_delete BEFORE DELETE ON settlements
+BEGIN
+    SELECT RAISE(ABORT, 'settlements are never deleted');
+END;
+
+ALTER TABLE accounts ADD COLUMN last_ledger INTEGER NOT NULL DEFAULT 0;
+UPDATE accounts SET last_ledger = coalesce(
+    (SELECT max(id) FROM ledger WHERE ledger.account = accounts.id), 0);
+DROP TRIGGER ledger_apply;
+CREATE TRIGGER ledger_apply AFTER INSERT ON ledger
+BEGIN
+    UPDATE accounts SET balance = balance + NEW.amount, last_ledger = NEW.id
+     WHERE id = NEW.account;
+    SELECT RAISE(ABORT, 'ledger row names no account') WHERE changes() = 0;
+END;
+CREATE TRIGGER accounts_balance_by_ledger BEFORE UPDATE OF balance, last_ledger ON accounts
+WHEN NEW.balance <> OLD.balance OR NEW.last_ledger <> OLD.last_ledger
+BEGIN
+    SELECT RAISE(ABORT, 'a balance changes only through its ledger row')
+     WHERE NEW.last_ledger <= OLD.last_ledger
+        OR NOT EXISTS (SELECT 1 FROM ledger WHERE id = NEW.last_ledger AND account = NEW.id
+                          AND amount = NEW.balance - OLD.balance);
+END;
+
+CREATE TABLE ledger_pairing (open INTEGER NOT NULL CHECK (open = 1));
+CREATE VIEW postings (txn, debit, credit, amount, kind, bet_id, created_at) AS
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL WHERE 0;
+CREATE TRIGGER postings_insert INSTEAD OF INSERT ON postings
+BEGIN
+    INSERT INTO ledger_pairing (open) VALUES (1);
+    INSERT INTO ledger (txn, account, amount, kind, bet_id, created_at)
+    VALUES (NEW.txn, NEW.debit, -NEW.amount, NEW.kind, NEW.bet_id, NEW.created_at),
+           (NEW.txn, NEW.credit, NEW.amount, NEW.kind, NEW.bet_id, NEW.created_at);
+    DELETE FROM ledger_pairing;
+END;
+CREATE TRIGGER ledger_in_pairs BEFORE INSERT ON ledger
+WHEN NOT EXISTS (SELECT 1 FROM ledger_pairing)
+BEGIN
+    SELECT RAISE(ABORT, 'ledger rows are written in balanced pairs through postings');
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

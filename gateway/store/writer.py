@@ -42,19 +42,17 @@ log = structlog.get_logger("tapgate.writer")
 # writer thread takes the GIL back a handful of times per group instead of once per bet.
 _INSERT_BETS = """
 INSERT INTO bets (id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout,
-                  min_multiplier, ts, signature, accepted_at, batch_id, receipt)
+                  min_multiplier, ts, signature, accepted_at, batch_id, receipt,
+                  quote_seq, quote_sigma_low, quote_sigma_high, quote_p)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
        value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11,
-       ?2, value ->> 12
+       ?2, value ->> 12, value ->> 13, value ->> 14, value ->> 15, value ->> 16
   FROM json_each(?1) WHERE true
 ON CONFLICT (wallet, nonce) DO NOTHING
 """
 _STAKE_LEDGER = """
-INSERT INTO ledger (txn, account, amount, kind, bet_id, created_at)
-SELECT 'stake:' || id, wallet, -amount, 'stake', id, accepted_at
-  FROM bets WHERE id BETWEEN ?1 AND ?2 AND batch_id = ?3
-UNION ALL
-SELECT 'stake:' || id, 'house', amount, 'stake', id, accepted_at
+INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at)
+SELECT 'stake:' || id, wallet, 'house', amount, 'stake', id, accepted_at
   FROM bets WHERE id BETWEEN ?1 AND ?2 AND batch_id = ?3
 """
 _BATCH_IDS = "SELECT id FROM bets WHERE id BETWEEN ? AND ? AND batch_id = ?"
@@ -72,6 +70,7 @@ class PendingBet:
         "key",
         "multiplier",
         "payout",
+        "quote",
         "request",
     )
 
@@ -79,14 +78,16 @@ class PendingBet:
         self,
         request: BetRequest,
         *,
-        multiplier: int,
+        quote: tuple[int, float, int, float, float],
         accepted_at: int,
         key: str,
         future: asyncio.Future[bytes],
     ) -> None:
         self.request = request
-        self.multiplier = multiplier
-        self.payout = request.amount * multiplier // 100
+        # (multiplier, P(win), tick seq, sigma low, sigma high): market.pricing.Quote
+        self.quote = quote
+        self.multiplier = quote[0]
+        self.payout = request.amount * quote[0] // 100
         self.accepted_at = accepted_at
         self.key = key
         self.future = future
@@ -119,6 +120,10 @@ class PendingBet:
             bet.signature,
             self.accepted_at,
             receipt.decode(),
+            self.quote[2],
+            self.quote[3],
+            self.quote[4],
+            self.quote[1],
         )
 
     def receipt(self, balance: int) -> bytes:
@@ -473,10 +478,10 @@ def _write_credit(
             "INSERT INTO deposits (reference, wallet, amount, created_at) VALUES (?, ?, ?, ?)",
             (reference, wallet, amount, now_ms),
         )
-        conn.executemany(
-            "INSERT INTO ledger (txn, account, amount, kind, created_at) "
-            "VALUES (?, ?, ?, 'deposit', ?)",
-            [(txn, "deposits", -amount, now_ms), (txn, wallet, amount, now_ms)],
+        conn.execute(
+            "INSERT INTO postings (txn, debit, credit, amount, kind, created_at) "
+            "VALUES (?, 'deposits', ?, ?, 'deposit', ?)",
+            (txn, wallet, amount, now_ms),
         )
 
     _transaction(conn, work)

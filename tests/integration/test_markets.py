@@ -514,3 +514,38 @@ def test_settlement_killed_between_batches_settles_each_bet_once(
     for w in wallets:
         assert balances[w.address] == 1_000_000 + won[w.address]
     assert done < len(ids)
+
+
+def test_a_stale_quote_is_refused_with_503_and_a_fresh_tick_lifts_it(make_gateway: Any) -> None:
+    """Ticks dated 10 s ago: bets get 503 quote_stale with Retry-After and the breaker names
+    the stale quote; a tick dated now prices the same cell again (the age only grows, so no
+    request has to be quick)."""
+    gw = make_gateway(
+        {
+            **MARKET_ENV,
+            "TAPGATE_MARKET_FEED_WARNING_MS": "60000",
+            "TAPGATE_MARKET_FEED_CRITICAL_MS": "120000",
+            "TAPGATE_MARKET_RECOVER_MS": "0",
+            "TAPGATE_MARKET_MAX_QUOTE_AGE_MS": "4000",
+        }
+    ).start(markets_ready=False)
+    wallet = Wallet.generate()
+    gw.fund(wallet, 10_000)
+    old = int(time.time() * 1000) - 10_000
+    ticks = [
+        signed_tick(ORACLE, "BTC-USD", i + 1, zigzag(old + 50 * i), old + 50 * i) for i in range(20)
+    ]
+    with gw.client() as c:
+        assert c.post("/admin/markets/BTC-USD/ticks", json={"ticks": ticks}).status_code == 200
+        cells = c.get("/api/markets/BTC-USD/grid").json()["cells"]
+    r = _bet(gw, wallet, 100, _column(1000))
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "quote_stale" and "retry-after" in r.headers
+    with gw.client() as c:
+        summary = c.get("/api/markets").json()["markets"][0]
+        fresh = signed_tick(ORACLE, "BTC-USD", 21, 10_050, int(time.time() * 1000))
+        assert c.post("/admin/markets/BTC-USD/ticks", json={"ticks": [fresh]}).status_code == 200
+    assert any("quote stale" in reason for reason in summary["breaker"]["reasons"]), summary
+    assert summary["quote_age_ms"] >= 8_000 and cells == []
+    r = _bet(gw, wallet, 100, _column(1000))
+    assert r.status_code in (202, 409), r.text  # priced again (409: not offered at this price)

@@ -1,4 +1,10 @@
-"""The pricing check: analytic P(win) against a Monte-Carlo of the resolver's own rule."""
+"""The pricing check: the model's P(win) against a Monte-Carlo of the live rules.
+
+Integer ticks every dt (rounded from a log-normal path), the resolver's win rule
+(tests/market/montecarlo.py, differential-tested against ``first_win``), cells near and
+far in near and far columns. Each cell's model P must be within 3 standard errors or 2%
+relative of the simulated P, whichever is larger.
+"""
 
 from __future__ import annotations
 
@@ -8,68 +14,64 @@ import numpy as np
 
 from gateway.market.config import MarketConfig
 from gateway.market.grid import band_bounds, window
-from gateway.market.pricing import price_grid, win_probability
-from gateway.market.resolution import first_win
+from gateway.market.pricing import (
+    HALF_UNIT,
+    multiplier,
+    price_grid,
+    ticks_in,
+    win_probability,
+)
+from gateway.market.volatility import SigmaBand
+from tests.market.montecarlo import Cell, cell_wins, tick_paths
 
 PATHS = 200_000
-SEED = 20261122
-SIGMA = 0.002  # per sqrt(second) of the log price
-CFG = MarketConfig(
-    "TEST-USD",
-    band=100,
-    column_ms=250,
-    lock_ahead_ms=100,
-    horizon_ms=2_500,
-    tick_interval_ms=50,
-    house_edge_bps=300,
-    min_multiplier=101,
-    max_multiplier=100_000,
-)
-PRICE = 100_037
-NOW_MS = 1_800_000_000_037  # the last tick; deliberately not on a column edge
-ROWS = (-6, -3, -1, 0, 1, 2, 3, 6)
-COLUMNS = (1, 3, 9)
+SEED = 20261129
+SIGMA = 1.0 / math.sqrt(365.25 * 24 * 3600)  # the default simulated market
+CFG = MarketConfig("TEST-USD", min_multiplier=101, max_multiplier=100_000)
+PRICE = 100_007
+NOW_MS = 1_800_000_000_130  # the last tick; deliberately not on a column edge
+ROWS = (-7, -4, -2, -1, 0, 1, 2, 4, 7)
+COLUMNS = (0, 1, 3, 11)
+EXACT = SigmaBand(SIGMA, SIGMA, SIGMA, 10**6, None)
 
 
-def _paths(ticks: int) -> np.ndarray:
-    """Integer tick prices of PATHS driftless log-normal paths, one tick every dt."""
-    rng = np.random.default_rng(SEED)
-    sd = SIGMA * math.sqrt(CFG.tick_interval_ms / 1000)
-    logs = np.cumsum(rng.normal(0.0, sd, size=(PATHS, ticks)), axis=1)
-    return np.rint(PRICE * np.exp(logs)).astype(np.int64)
+def _model(row: int, col: int) -> float:
+    low, high = band_bounds(CFG, row)
+    first_s, n = ticks_in(NOW_MS, CFG.tick_interval_ms, *window(CFG, col))
+    dt_s = CFG.tick_interval_ms / 1000
+    return win_probability(PRICE, low - HALF_UNIT, high - HALF_UNIT, first_s, n, SIGMA, dt_s)
 
 
-def test_analytic_win_probability_matches_simulation_of_the_resolver_rule() -> None:
-    """On 24 cells near and far, analytic and simulated P(win) agree within 0.01."""
-    dt = CFG.tick_interval_ms
-    first_col = -(-NOW_MS // CFG.column_ms)
-    horizon_ticks = (window(CFG, first_col + max(COLUMNS))[1] - NOW_MS) // dt + 1
-    prices = _paths(horizon_ticks)
-    tick_ms = NOW_MS + dt * np.arange(1, horizon_ticks + 1)
-    centre = PRICE // CFG.band
+def test_model_win_probability_matches_simulation_of_the_live_rules() -> None:
+    """On 36 cells near and far, model and simulated P(win) agree within 3 SE or 2%."""
+    first_col = -(-(NOW_MS + CFG.lock_ahead_ms) // CFG.column_ms)
+    cells = [Cell(PRICE // CFG.band + dr, first_col + dc) for dr in ROWS for dc in COLUMNS]
+    end = window(CFG, first_col + max(COLUMNS))[1]
+    ticks = (end - NOW_MS) // CFG.tick_interval_ms + 1
+    normals = np.random.default_rng(SEED).standard_normal((PATHS, ticks))
+    paths = tick_paths(normals, PRICE, SIGMA, CFG.tick_interval_ms, NOW_MS)
     compared = []
-    for dcol in COLUMNS:
-        col = first_col + dcol
-        start, end = window(CFG, col)
-        inside = np.nonzero((tick_ms >= start) & (tick_ms < end))[0]
-        sample = prices[:, inside[0] : inside[-1] + 1].tolist()
-        first_s = (int(tick_ms[inside[0]]) - NOW_MS) / 1000
-        for drow in ROWS:
-            low, high = band_bounds(CFG, centre + drow)
-            simulated = sum(first_win(p, low, high) is not None for p in sample) / PATHS
-            analytic = win_probability(PRICE, low, high, first_s, len(inside), SIGMA, dt / 1000)
-            compared.append((drow, dcol, analytic, simulated))
-    assert len(compared) >= 20
-    worst = max(compared, key=lambda c: abs(c[2] - c[3]))
-    assert abs(worst[2] - worst[3]) < 0.01, worst
+    for cell, wins in cell_wins(CFG, paths, cells):
+        simulated = wins / PATHS
+        se = math.sqrt(max(simulated * (1 - simulated), 1e-12) / PATHS)
+        model = _model(cell.row, cell.col)
+        allowed = max(3 * se, 0.02 * simulated)
+        compared.append((abs(model - simulated) / allowed, cell, model, simulated))
+    worst = max(compared, key=lambda c: c[0])
+    assert worst[0] <= 1.0, worst
     # the check is not vacuous: it spans unlikely and likely cells
-    assert min(c[3] for c in compared) < 0.05 < 0.3 < max(c[3] for c in compared)
+    probabilities = [c[3] for c in compared]
+    assert min(probabilities) < 0.02 and max(probabilities) > 0.4
 
 
-def test_grid_multipliers_keep_the_house_edge() -> None:
-    """Every offered multiplier pays at most (1 - edge) / P(win) and at least the minimum."""
-    grid = price_grid(CFG, PRICE, NOW_MS, SIGMA)
-    assert grid
-    for (row, col), (m, p) in grid.items():
-        assert CFG.min_multiplier <= m <= CFG.max_multiplier
-        assert m / 100 * p <= 1 - CFG.house_edge_bps / 10_000 + 1e-12, (row, col, m, p)
+def test_grid_multipliers_keep_the_house_edge_on_their_own_probability() -> None:
+    """Every offered multiplier times the P it was priced on is at most 1 - edge."""
+    grid = price_grid(CFG, 9, PRICE, NOW_MS, EXACT)
+    assert len(grid) > 100
+    for cell, quote in grid.items():
+        assert CFG.min_multiplier <= quote.multiplier <= CFG.max_multiplier
+        assert quote.multiplier / 100 * quote.p_win <= 1 - CFG.house_edge_bps / 10_000, cell
+        assert quote.multiplier == min(
+            CFG.max_multiplier, multiplier(quote.p_win, CFG.house_edge_bps)
+        )
+        assert (quote.seq, quote.sigma_low, quote.sigma_high) == (9, SIGMA, SIGMA)

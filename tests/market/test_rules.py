@@ -10,6 +10,8 @@ from gateway.market.breaker import CRITICAL, NORMAL, WARNING, Breaker
 from gateway.market.config import MarketConfig
 from gateway.market.feed import SimulatedFeed, Tick, TickRules
 from gateway.market.grid import column_open, open_columns
+from gateway.market.market import Market
+from gateway.market.pricing import price_grid
 from gateway.market.resolution import cell_outcome, first_win, largest_gap
 
 CFG = MarketConfig(
@@ -182,3 +184,35 @@ def test_simulated_feed_is_seeded_and_continues_after_restart() -> None:
     resumed = SimulatedFeed(cfg, Tick(50, 12345, 50))
     assert resumed.next(60).seq == 51 and a[0].seq == 1
     assert SimulatedFeed(MarketConfig("SIM-USD", sim_seed=4), None).next(0).price != a[0].price
+
+
+def test_simulated_feed_without_a_seed_is_unpredictable() -> None:
+    """With no seed set, two feeds started from the same tick take different paths."""
+    cfg = MarketConfig("SIM-USD")
+    first, second = SimulatedFeed(cfg, None), SimulatedFeed(cfg, None)
+    assert [first.next(i).price for i in range(20)] != [second.next(i).price for i in range(20)]
+
+
+def test_quote_older_than_the_limit_is_refused_as_stale() -> None:
+    """At exactly the quote-age limit a cell is quoted; one ms later: 503 quote_stale."""
+    cfg = MarketConfig("SIM-USD", max_quote_age_ms=500, recover_ms=0)
+    feed = SimulatedFeed(MarketConfig("SIM-USD", sim_seed=1), None)
+    market = Market(cfg)
+    for i in range(40):
+        tick = feed.next(1_800_000_000_000 + 250 * i)
+        market.apply(tick, received_ms=tick.ts)
+    inputs = market.pricing_inputs()
+    last = market.last
+    assert inputs is not None and last is not None
+    market.install(last.seq, price_grid(cfg, *inputs))
+    now = last.ts + cfg.max_quote_age_ms
+    market.update_breaker(now)
+    market.update_breaker(now)
+    (row, col), quote = next(
+        (cell, q) for cell, q in market.table.items() if column_open(cfg, cell[1], now + 1)
+    )
+    assert market.quote(row, col, now) == quote and quote.seq == last.seq
+    with pytest.raises(Rejection) as refused:
+        market.quote(row, col, now + 1)
+    assert refused.value.code == "quote_stale" and refused.value.retry_after
+    assert market.grid(now + 1)["cells"] == [] and market.grid(now)["cells"]

@@ -43,6 +43,9 @@ INSERT INTO market_halts VALUES ('ETH-USD', 'maintenance', 40);
     3: """
 INSERT INTO ops_runs (job, started_at, finished_at, ok, detail) VALUES ('backup', 50, 51, 1, 'x');
 """,
+    4: """
+UPDATE bets SET receipt = '', signature = '', archive = 'archive.db' WHERE id = 1;
+""",
 }
 
 

@@ -20,12 +20,18 @@ def db(tmp_path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("INSERT INTO accounts (id, kind) VALUES (?, 'wallet')", (W,))
-    conn.executemany(
-        "INSERT INTO ledger (txn, account, amount, kind, created_at) "
-        "VALUES (?, ?, ?, 'deposit', 0)",
-        [("d1", "deposits", -100), ("d1", W, 100)],
-    )
+    _post(conn, "d1", "deposits", W, 100, "deposit")
     return conn
+
+
+def _post(
+    conn: sqlite3.Connection, txn: str, debit: str, credit: str, amount: int, kind: str
+) -> None:
+    conn.execute(
+        "INSERT INTO postings (txn, debit, credit, amount, kind, created_at) "
+        "VALUES (?, ?, ?, ?, ?, 0)",
+        (txn, debit, credit, amount, kind),
+    )
 
 
 def _bet(conn: sqlite3.Connection, **over: object) -> None:
@@ -65,13 +71,10 @@ def test_balances_follow_ledger(db: sqlite3.Connection) -> None:
 
 
 def test_wallet_cannot_go_negative(db: sqlite3.Connection) -> None:
-    """A ledger row that would overdraw a wallet is refused."""
+    """A posting that would overdraw a wallet is refused, both legs."""
     with pytest.raises(sqlite3.IntegrityError, match="balance >= 0"):
-        db.execute(
-            "INSERT INTO ledger (txn, account, amount, kind, created_at) "
-            "VALUES ('x', ?, -101, 'stake', 0)",
-            (W,),
-        )
+        _post(db, "x", W, "house", 101, "stake")
+    assert db.execute("SELECT count(*) FROM ledger WHERE txn = 'x'").fetchone() == (0,)
 
 
 def test_ledger_is_append_only(db: sqlite3.Connection) -> None:
@@ -85,17 +88,62 @@ def test_ledger_is_append_only(db: sqlite3.Connection) -> None:
 def test_no_double_posting(db: sqlite3.Connection) -> None:
     """The same transaction cannot post to the same account twice."""
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        _post(db, "d1", "deposits", W, 5, "deposit")
+
+
+def test_ledger_rows_only_in_balanced_pairs(db: sqlite3.Connection) -> None:
+    """A lone ledger row is refused; a posting writes both legs of one amount."""
+    with pytest.raises(sqlite3.IntegrityError, match="balanced pairs"):
         db.execute(
             "INSERT INTO ledger (txn, account, amount, kind, created_at) "
-            "VALUES ('d1', ?, 5, 'deposit', 0)",
+            "VALUES ('x', ?, 5, 'deposit', 0)",
             (W,),
         )
+    legs = db.execute("SELECT account, amount FROM ledger WHERE txn = 'd1' ORDER BY amount")
+    assert legs.fetchall() == [("deposits", -100), (W, 100)]
+    assert db.execute("SELECT count(*) FROM ledger_pairing").fetchone() == (0,)
+
+
+def test_direct_balance_edit_is_refused(db: sqlite3.Connection) -> None:
+    """A balance changes only by its ledger row: a direct UPDATE is refused, even one that
+    names the last ledger row it claims to apply."""
+    with pytest.raises(sqlite3.IntegrityError, match="only through its ledger row"):
+        db.execute("UPDATE accounts SET balance = 5 WHERE id = ?", (W,))
+    with pytest.raises(sqlite3.IntegrityError, match="only through its ledger row"):
+        db.execute(
+            "UPDATE accounts SET balance = balance + 100, last_ledger = last_ledger WHERE id = ?",
+            (W,),
+        )
+    with pytest.raises(sqlite3.IntegrityError, match="only through its ledger row"):
+        db.execute(
+            "UPDATE accounts SET balance = balance + 100, last_ledger = last_ledger + 1 "
+            "WHERE id = ?",
+            (W,),
+        )
+    assert db.execute("SELECT balance FROM accounts WHERE id = ?", (W,)).fetchone() == (100,)
 
 
 def test_direct_balance_edit_is_detected(db: sqlite3.Connection) -> None:
-    """A balance changed outside the ledger is reported by the invariant check."""
+    """A balance changed with the database rules off is reported by the invariant check."""
+    db.execute("DROP TRIGGER accounts_balance_by_ledger")
     db.execute("UPDATE accounts SET balance = 5 WHERE id = ?", (W,))
     assert any("ledger sum" in p for p in ledger_violations(db))
+
+
+def test_ticks_and_settlements_are_never_deleted(db: sqlite3.Connection) -> None:
+    """DELETE of a tick or of a settlement is refused by the database."""
+    _bet(db)
+    db.execute(
+        "INSERT INTO ticks (market, seq, price, ts, received_at, source) "
+        "VALUES ('BTC-USD', 1, 100, 1, 1, 'sim')"
+    )
+    db.execute(
+        "INSERT INTO settlements (bet_id, outcome, payout, settled_at) VALUES (1, 'lost', 0, 1)"
+    )
+    with pytest.raises(sqlite3.IntegrityError, match="ticks are never deleted"):
+        db.execute("DELETE FROM ticks")
+    with pytest.raises(sqlite3.IntegrityError, match="settlements are never deleted"):
+        db.execute("DELETE FROM settlements")
 
 
 def test_nonce_unique_per_wallet(db: sqlite3.Connection) -> None:
