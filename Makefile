@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapgate-installed
 COVERAGE_ENV := COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
 
-.PHONY: lock semgrep mutation-check help run test test-compiled test-pure lint typecheck bench install prerequisites clean
+.PHONY: lock semgrep mutation-check test-edge help run test test-compiled test-pure lint typecheck bench install prerequisites clean
 
 help:
 	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var"
 	@echo "make test   lint, type-check, and the whole suite in both fastpath modes, with coverage"
 	@echo "make bench  microbenchmarks (compiled and pure Python side by side)"
+	@echo "make test-edge  the house-edge simulations (slow; CI runs them once)"
 	@echo "make mutation-check  disable each protection in turn (tests/mutations); its test must fail"
 
 prerequisites:
@@ -58,6 +59,11 @@ run: $(STAMP) var/admin.token
 	  TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 \
 	  $(BIN)/tapgate serve --host 127.0.0.1 --port 8080
 
+# tests/integration/test_faults.py preloads this into gateways to fail or stall disk writes
+FAULTS := tests/faults/faultfs.so
+$(FAULTS): tests/faults/faultfs.c
+	$(CC) -shared -fPIC -O2 -Wall -Wextra -o $@ $< -ldl
+
 # each patch in tests/mutations/ disables one protection; its tests must then fail
 mutation-check: $(STAMP) $(FAULTS)
 	$(BIN)/python tests/mutations/run.py
@@ -94,16 +100,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# tests/integration/test_faults.py preloads this into gateways to fail or stall disk writes
-FAULTS := tests/faults/faultfs.so
-$(FAULTS): tests/faults/faultfs.c
-	$(CC) -shared -fPIC -O2 -Wall -Wextra -o $@ $< -ldl
-
 test-compiled: $(STAMP) $(FAULTS)
 	$(COVERAGE_ENV) TAPGATE_REQUIRE_EXTENSIONS=1 $(BIN)/coverage run -m pytest
 
 test-pure: $(STAMP) $(FAULTS)
 	$(COVERAGE_ENV) TAPGATE_NO_EXTENSIONS=1 $(BIN)/coverage run -m pytest
+
+# the house-edge simulations (tests/edge/): minutes of Monte-Carlo, run once, not per mode
+test-edge: $(STAMP)
+	$(BIN)/pytest -m edge -p no:randomly tests/edge
 
 test: $(STAMP)
 	rm -f .coverage .coverage.*

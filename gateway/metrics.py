@@ -149,8 +149,9 @@ class Metrics:
             registry=r,
         )
         # The house's realised P&L per market (void bets, refunded, count in neither):
-        # realised edge = 1 - payouts / stakes over a window. The squared payouts give the
-        # window's noise: sd(sum of payouts) <= sqrt(sum of squared payouts).
+        # realised edge = 1 - payouts / stakes over a window. Its noise: the bets of one
+        # cell share one outcome, so each cell is one draw, and sd(sum of payouts) is about
+        # sqrt(sum over cells of the cell's payout squared) (docs/OPERATIONS.md).
         self.settled_stakes = Counter(
             "tapgate_market_settled_stakes_minor_units_total",
             "Stakes of bets settled won or lost",
@@ -165,7 +166,7 @@ class Metrics:
         )
         self.settled_payout_squares = Counter(
             "tapgate_market_settled_payout_squares_total",
-            "Sum of squared payouts of bets settled won (the realised edge's noise)",
+            "Sum over won cells of the square of the cell's total payout (the edge's noise)",
             ["market"],
             registry=r,
         )

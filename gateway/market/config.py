@@ -39,7 +39,7 @@ class MarketConfig:
     min_multiplier: int = 110
     max_multiplier: int = 10_000
     tick_interval_ms: int = 250
-    vol_window: int = 14_400
+    vol_window: int = 57_600
     vol_short_window: int = 20
     min_ticks: int = 20
     lead_ms: int | None = None  # None: EXTERNAL_LEAD_MS for an external feed, 0 for sim

@@ -16,7 +16,8 @@ The live game differs from the model in three ways, and the quote holds against 
 - sigma is estimated: the quote is the largest P(win) over the estimator's band
   (``gateway/market/volatility.py``);
 - the quote is older than the price a fast player sees: the largest P(win) over a move of
-  the price within LEAD_Z standard deviations over the lead plus the largest quote age.
+  the price within LEAD_Z standard deviations over the lead plus the largest quote age,
+  from where that player stands (the move made, the time it took gone).
 
 The grid is priced in one vectorised pass (numpy). No I/O, no clock: the table is
 computed from the last tick and its timestamp.
@@ -197,17 +198,20 @@ def _worst(
 ) -> Floats:
     """The largest P(win) of integer-tick cells [lows, highs) over the band and the lead.
 
-    P(win) grows as the price nears a band's middle, so the worst move of the price in
-    the lead is the one towards it, clamped to LEAD_Z standard deviations."""
+    A player ``lead_s`` ahead knows where the price went in that time; from there the
+    window's first tick is ``first_s - lead_s`` away. P(win) grows as the price nears a
+    band's middle, so the worst move is the one towards it, clamped to LEAD_Z standard
+    deviations at the top of the band; every sigma of the band is tried with it."""
     barrier_low = np.where(lows > 0, lows - HALF_UNIT, 0.0)
     barrier_high = highs - HALF_UNIT
     towards = np.log((np.maximum(barrier_low, HALF_UNIT) + barrier_high) / 2.0 / price)
+    reach = LEAD_Z * band.high * math.sqrt(lead_s)
+    moved = price * np.exp(np.clip(towards, -reach, reach))
+    remaining_s = max(first_s - lead_s, 1e-6)
     best = np.zeros_like(towards)
     for sigma in _band_sigmas(band):
-        reach = LEAD_Z * sigma * math.sqrt(lead_s)
-        moved = price * np.exp(np.clip(towards, -reach, reach))
         sig = np.full_like(towards, sigma)
-        p = _win(moved, barrier_low, barrier_high, first_s, n_ticks, sig, dt_s)
+        p = _win(moved, barrier_low, barrier_high, remaining_s, n_ticks, sig, dt_s)
         best = np.maximum(best, p)
     return best
 

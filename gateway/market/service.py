@@ -248,11 +248,15 @@ class Markets:
                 await self.writer.transaction(settle, [item for _, item in chunk], now_ms)
             )
             done = [bet for bet, _ in chunk if bet.bet_id in settled]
+            won_by_cell: dict[tuple[int, int], int] = {}
             for bet, (_, wallet, outcome, payout, _) in chunk:
                 if bet.bet_id not in settled:
                     continue
                 balance = self.accounts.credit(wallet, payout) if payout else None
                 self._count_settled(market.symbol, outcome, bet.amount, payout)
+                if outcome == "won":
+                    cell = (bet.row, bet.col)
+                    won_by_cell[cell] = won_by_cell.get(cell, 0) + payout
                 self.hub.publish_to(
                     wallet,
                     {
@@ -268,6 +272,9 @@ class Markets:
                         else self.accounts.balance(wallet),
                     },
                 )
+            # one draw per cell: its bets share one outcome (the realised edge's noise)
+            squares = sum(total * total for total in won_by_cell.values())
+            self.metrics.settled_payout_squares.labels(market.symbol).inc(squares)
             # bets refused as not open were settled before (e.g. by a run that crashed
             # after committing): they leave the book too, so every round makes progress
             market.book.settled([bet for bet, _ in chunk])
@@ -281,9 +288,7 @@ class Markets:
         if outcome == "void":
             return
         m.settled_stakes.labels(symbol).inc(amount)
-        if payout:
-            m.settled_payouts.labels(symbol).inc(payout)
-            m.settled_payout_squares.labels(symbol).inc(payout * payout)
+        m.settled_payouts.labels(symbol).inc(payout)
 
     async def _resolve_forever(self) -> None:
         while True:

@@ -11,9 +11,10 @@ seconds. The estimator keeps two views of them:
 - the **short window**: the last ``short`` samples. When their variance is outside the
   central 95% of what the regime predicts (an *alarm*), the short window's own band joins
   the regime's (a sudden rise raises the top, a fall lowers the bottom) for as long as the
-  alarm lasts. When the variance of the last ``4 * short`` samples is beyond what the
-  regime allows at ``RESTART_ALPHA``, the regime restarts from the most likely change
-  point among them: the old level no longer describes the market. While the regime is
+  alarm lasts. When the variance of the last ``4 * short`` samples (an abrupt change) or of
+  the last ``DRIFT_WINDOWS * short`` (a slow drift) is beyond what the rest of the regime
+  allows at ``RESTART_ALPHA``, the regime restarts from the most likely change point among
+  them: the old level no longer describes the market. While the regime is
   young (fewer than ``YOUNG * short`` samples: after a restart, and at start-up) the short
   window's band always joins it, so that old samples mixed into a new regime cannot hold
   the band back.
@@ -38,8 +39,15 @@ __all__ = ["RESTART_ALPHA", "SigmaBand", "VolEstimator", "chi2_quantile"]
 RESTART_ALPHA = 1e-6
 # Per side: the band's coverage, and the alarm level (the same 95% convention).
 BAND_ALPHA = 0.025
+# Per side: the short window's own band, a little wider. Right after a change, the first
+# short window is all the estimator knows of the new level, and a band that covered it only
+# exactly at the 97.5th percentile would leave no room for the rounding of integer ticks.
+SHORT_BAND_ALPHA = 0.01
 # A regime younger than this many short windows is joined by the short window's band.
 YOUNG = 8
+# The slow-drift test's window, in short windows (360 x 20 ticks: 30 minutes at 250 ms):
+# over so many samples a 4% change of sigma is beyond RESTART_ALPHA.
+DRIFT_WINDOWS = 360
 # A flat feed would make every probability 0 or 1; below this floor the estimate is noise.
 MIN_SIGMA = 1e-7
 
@@ -138,7 +146,10 @@ class VolEstimator:
         self.min_samples = min_samples
         self._regime = _Window(window)
         self._short = _Window(short)
-        self._restart = _Window(4 * short)
+        # change tests, shortest first; one longer than half the regime could never run
+        self._tests = [_Window(4 * short)]
+        if 2 * DRIFT_WINDOWS * short <= window:
+            self._tests.append(_Window(DRIFT_WINDOWS * short))
         self._last: tuple[int, int] | None = None
         self.restarts = 0
 
@@ -150,22 +161,24 @@ class VolEstimator:
             return
         step = math.log(price / last[1])
         sample = (step * step, (ts_ms - last[0]) / 1000.0)
-        for w in (self._regime, self._short, self._restart):
+        for w in (self._regime, self._short, *self._tests):
             w.add(*sample)
-        self._maybe_restart()
+        for recent in self._tests:
+            if self._changed(recent):
+                self._regime.keep_last(self._regime.change_point(self.short, len(recent)))
+                self.restarts += 1
+                break
 
-    def _maybe_restart(self) -> None:
-        recent = self._restart
+    def _changed(self, recent: _Window) -> bool:
+        """Is the variance of ``recent`` beyond what the regime before it allows?"""
         n = len(recent)
         if n < recent.size or len(self._regime) < 2 * n:
-            return
+            return False
         before = (self._regime.sq - recent.sq) / (self._regime.dt - recent.dt)
         ratio = (recent.variance() or 0.0) / before if before > 0 else math.inf
-        if ratio > chi2_quantile(n, 1 - RESTART_ALPHA) / n or ratio < (
+        return ratio > chi2_quantile(n, 1 - RESTART_ALPHA) / n or ratio < (
             chi2_quantile(n, RESTART_ALPHA) / n
-        ):
-            self._regime.keep_last(self._regime.change_point(self.short, n))
-            self.restarts += 1
+        )
 
     def band(self) -> SigmaBand | None:
         """The band to price with, or None until ``min_samples`` samples are in."""
@@ -185,9 +198,9 @@ class VolEstimator:
             s = max(MIN_SIGMA, math.sqrt(short))
             young = n < YOUNG * m
             if young or ratio > chi2_quantile(m, 1 - BAND_ALPHA) / m:
-                high = max(high, s * math.sqrt(m / chi2_quantile(m, BAND_ALPHA)))
+                high = max(high, s * math.sqrt(m / chi2_quantile(m, SHORT_BAND_ALPHA)))
                 alarm = None if young else "up"
             if young or ratio < chi2_quantile(m, BAND_ALPHA) / m:
-                low = min(low, s * math.sqrt(m / chi2_quantile(m, 1 - BAND_ALPHA)))
+                low = min(low, s * math.sqrt(m / chi2_quantile(m, 1 - SHORT_BAND_ALPHA)))
                 alarm = None if young else "down"
         return SigmaBand(sigma, low, high, n, alarm)
