@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapgate-installed
 COVERAGE_ENV := COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
 
-.PHONY: lock semgrep mutation-check test-edge help run test test-compiled test-pure lint typecheck bench install prerequisites clean
+.PHONY: lock semgrep mutation-check test-edge test-loaded help run test test-compiled test-pure lint typecheck bench install prerequisites clean
 
 help:
 	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var"
@@ -105,6 +105,14 @@ test-compiled: $(STAMP) $(FAULTS)
 
 test-pure: $(STAMP) $(FAULTS)
 	$(COVERAGE_ENV) TAPGATE_NO_EXTENSIONS=1 $(BIN)/coverage run -m pytest
+
+# The suite as a shared, busy CI machine runs it: both cores kept busy by stress-ng for as
+# long as the suite runs (compiled mode; docs/TESTING.md records the runs).
+test-loaded: $(STAMP) $(FAULTS)
+	@command -v stress-ng >/dev/null || { echo "stress-ng is needed: apt-get install stress-ng"; exit 1; }
+	stress-ng --cpu 2 --timeout 2h --quiet & load=$$!; \
+	  TAPGATE_REQUIRE_EXTENSIONS=1 $(BIN)/pytest -p no:randomly; status=$$?; \
+	  kill $$load; wait $$load 2>/dev/null; exit $$status
 
 # the house-edge simulations (tests/edge/): minutes of Monte-Carlo, run once, not per mode
 test-edge: $(STAMP)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import httpx
 import orjson
 
+from gateway import __version__
+
 if TYPE_CHECKING:
     from gateway.config import Settings
 
@@ -247,6 +249,17 @@ def _check(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _smoke(args: argparse.Namespace) -> int:
+    from gateway.ops.smoke import smoke
+
+    result = smoke(args.url, args.market, args.timeout)
+    if result.ok:
+        print(f"smoke: ok ({result.detail})")
+        return 0
+    print(f"smoke: FAILED: {result.detail}", file=sys.stderr)
+    return 1
+
+
 def _settings_or_exit() -> Settings:
     from gateway.config import ConfigError, Settings
 
@@ -348,6 +361,7 @@ def _restore(args: argparse.Namespace) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tapgate", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tapgate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the gateway (settings from TAPGATE_* variables)")
@@ -386,6 +400,14 @@ def _parser() -> argparse.ArgumentParser:
     archive.add_argument("--older-than", required=True, help="e.g. 30d, 12h, 90m")
     archive.add_argument("--url", default=DEFAULT_URL, help="the gateway, when it runs")
     archive.set_defaults(func=_archive)
+
+    smoke = sub.add_parser(
+        "smoke", help="after install, upgrade or rollback: a signed bet reaches the balance check"
+    )
+    smoke.add_argument("--url", default=DEFAULT_URL)
+    smoke.add_argument("--market", default="BTC-USD")
+    smoke.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for readiness")
+    smoke.set_defaults(func=_smoke)
 
     restore = sub.add_parser("restore", help="replace the database by a backup (gateway stopped)")
     restore.add_argument("file")

@@ -30,9 +30,10 @@ ETC="$ROOT/etc/tapgate"
 UNITS="$ROOT/etc/systemd/system"
 live() { [ -z "$ROOT" ]; }
 
+# the release's own smoke test: a signed bet from an unfunded wallet must reach the
+# balance check (409 insufficient_funds); it moves no money
 smoke() {
-  "$OPT/current/venv/bin/python" "$SRC/systemd/smoke.py" --url http://127.0.0.1:8080 \
-    --token-file "$ETC/admin.token"
+  "$OPT/current/venv/bin/tapgate" smoke --url http://127.0.0.1:8080
 }
 
 if [ "$MODE" = rollback ]; then

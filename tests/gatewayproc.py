@@ -142,7 +142,9 @@ class GatewayProcess:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 20.0, markets_ready: bool = True) -> GatewayProcess:
+    def start(self, timeout: float = 60.0, markets_ready: bool = True) -> GatewayProcess:
+        """Start and wait until healthy (``timeout`` is a bound for a stuck start on a busy
+        machine, not a speed the test expects)."""
         self.port = free_port()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
@@ -158,7 +160,7 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.logs()}")
             try:
-                health = httpx.get(f"{self.url}/healthz", timeout=0.5, verify=self.verify)
+                health = httpx.get(f"{self.url}/healthz", timeout=5, verify=self.verify)
                 if health.status_code == 200 and (not markets_ready or self.markets_ready()):
                     return self
             except httpx.TransportError:
@@ -177,7 +179,7 @@ class GatewayProcess:
 
     def markets_ready(self) -> bool:
         """Every market priced and its breaker normal."""
-        markets = httpx.get(f"{self.url}/api/markets", timeout=0.5, verify=self.verify)
+        markets = httpx.get(f"{self.url}/api/markets", timeout=5, verify=self.verify)
         markets = markets.json()["markets"]
         return all(m["priced"] and m["breaker"]["state"] == 0 for m in markets)
 

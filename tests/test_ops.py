@@ -45,14 +45,15 @@ def _bet(client: TestClient, wallet: Wallet, amount: int) -> int:
 
 
 def test_readyz_follows_the_database(tmp_path: Path) -> None:
-    """/readyz is 503 while writes fail and 200 again once one succeeds."""
+    """/readyz is 503 while writes fail and 200 again once one succeeds; it lists each
+    market's state."""
     wallet = Wallet.generate()
     with _app(tmp_path) as client:
         client_markets_priced(client)
-        assert client.get("/readyz").json() == {
-            "status": "ready",
-            "checks": {"writer": "ok", "database": "ok", "feeds": "ok"},
-        }
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready"
+        assert ready["checks"] == {"writer": "ok", "database": "ok", "markets": "ok"}
+        assert {m["state"] for m in ready["markets"].values()} == {"open"}
         _fund(client, wallet, 1000)
         writer = client.app.runtime.writer  # type: ignore[attr-defined]
         ((pages,),) = client.portal.call(writer.execute, "PRAGMA page_count")
@@ -66,6 +67,25 @@ def test_readyz_follows_the_database(tmp_path: Path) -> None:
         client.portal.call(writer.execute, "PRAGMA max_page_count = 1073741823")
         assert _bet(client, wallet, 10) == 202
         assert client.get("/readyz").status_code == 200
+
+
+def test_readyz_is_503_while_no_market_takes_bets(tmp_path: Path) -> None:
+    """While every market is halted /readyz is 503 and names each market's state; one
+    open market makes it 200 again."""
+    with _app(tmp_path) as client:
+        client_markets_priced(client)
+        runtime = client.app.runtime  # type: ignore[attr-defined]
+        symbols = [m.symbol for m in runtime.markets]
+        for symbol in symbols:
+            client.portal.call(runtime.markets.halt, symbol, "maintenance")
+        halted = client.get("/readyz")
+        assert halted.status_code == 503
+        assert halted.json()["checks"]["markets"] == "no market is taking bets"
+        assert {m["state"] for m in halted.json()["markets"].values()} == {"halted"}
+        client.portal.call(runtime.markets.halt, symbols[0], None)
+        resumed = client.get("/readyz")
+        assert resumed.status_code == 200, resumed.json()
+        assert resumed.json()["markets"][symbols[0]]["state"] == "open"
 
 
 def test_readyz_when_the_writer_stopped(tmp_path: Path) -> None:

@@ -48,23 +48,23 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """503 while the gateway cannot take bets: writer stopped, its last write failed, or a
-    market's price feed is stale (no tick for its critical feed age)."""
+    """200 while bets can be taken: the writer runs, its last write succeeded, and at least
+    one market is open (priced, a fresh quote, breaker not critical); else 503. The body
+    names each market's state and its breaker's reasons."""
     rt = _runtime(request)
     now_ms = int(time.time() * 1000)
-    stale = [
-        m.symbol
-        for m in rt.markets
-        if (age := m.feed_age_ms(now_ms)) is None or age >= m.cfg.feed_critical_ms
-    ]
+    markets = {
+        m.symbol: {"state": m.state(now_ms), "reasons": list(m.breaker.reasons)} for m in rt.markets
+    }
+    open_markets = [symbol for symbol, m in markets.items() if m["state"] == "open"]
     checks = {
         "writer": "ok" if rt.writer.alive else "not running",
         "database": "ok" if rt.writer.last_error is None else "last write failed (see logs)",
-        "feeds": "ok" if not stale else "stale: " + ", ".join(stale),
+        "markets": "ok" if open_markets else "no market is taking bets",
     }
     ready = all(value == "ok" for value in checks.values())
     return JSON(
-        {"status": "ready" if ready else "not_ready", "checks": checks},
+        {"status": "ready" if ready else "not_ready", "checks": checks, "markets": markets},
         status_code=200 if ready else 503,
     )
 

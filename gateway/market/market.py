@@ -79,6 +79,18 @@ class Market:
         """How old the newest committed tick is by its source timestamp, on our clock."""
         return None if self.last is None else max(0, now_ms - self.last.ts)
 
+    def state(self, now_ms: int) -> str:
+        """``open`` while bets can be taken; else why not: ``halted`` (breaker critical),
+        ``stale`` (the quote is too old), ``unpriced`` (too few ticks, or no cell worth
+        offering)."""
+        if self.breaker.state == CRITICAL:
+            return "halted"
+        if self._stale(now_ms):
+            return "stale"
+        if not self.table:
+            return "unpriced"
+        return "open"
+
     def _stale(self, now_ms: int) -> bool:
         return self.last is not None and now_ms - self.last.ts > self.cfg.max_quote_age_ms
 
@@ -95,12 +107,6 @@ class Market:
                 f"{self.symbol} is not taking bets: {'; '.join(self.breaker.reasons)}",
                 retry_after=1.0,
             )
-        if not self.table:
-            raise Rejection(
-                "pricing_unavailable",
-                f"{self.symbol} has too few ticks to estimate volatility "
-                f"({min(len(self.ticks), self.cfg.min_ticks)} of {self.cfg.min_ticks})",
-            )
         last = self.last
         if last is not None and self._stale(now_ms):
             raise Rejection(
@@ -108,6 +114,14 @@ class Market:
                 f"{self.symbol}'s newest price is {now_ms - last.ts} ms old "
                 f"(the limit is {self.cfg.max_quote_age_ms} ms)",
                 retry_after=self.cfg.tick_interval_ms / 1000.0,
+            )
+        if not self.table:
+            raise Rejection(
+                "pricing_unavailable",
+                f"{self.symbol} has too few ticks to estimate volatility "
+                f"({min(len(self.ticks), self.cfg.min_ticks)} of {self.cfg.min_ticks})"
+                if self.sigma is None
+                else f"{self.symbol} offers no cell at this price and volatility",
             )
         if not column_open(self.cfg, col, now_ms):
             raise Rejection(

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gateway.market.config import MarketConfig
-from tests.gatewayproc import ADMIN_TOKEN, ROOT, GatewayProcess
+from tests.gatewayproc import ROOT, GatewayProcess, free_port, tapgate
 
 SYSTEMD = ROOT / "systemd"
 UNITS = ["tapgate.service"] + [
@@ -106,25 +106,27 @@ def test_env_example_documents_every_setting() -> None:
     assert not missing, missing
 
 
-def test_smoke_script_passes_against_a_live_gateway(
-    gateway: GatewayProcess, tmp_path: Path
+def test_smoke_test_passes_against_a_live_gateway_and_moves_no_money(
+    gateway: GatewayProcess,
 ) -> None:
-    """systemd/smoke.py (run after install, upgrade and rollback) passes on a healthy gateway."""
-    token = tmp_path / "token"
-    token.write_text(ADMIN_TOKEN)
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(SYSTEMD / "smoke.py"),
-            "--url",
-            gateway.url,
-            "--token-file",
-            str(token),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    """tapgate smoke (run after install, upgrade and rollback) passes on a healthy gateway
+    without a token, and leaves no bet, deposit or ledger row behind."""
+    with sqlite3.connect(gateway.data_dir / "tapgate.db") as conn:
+        before = [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in _MONEY]  # noqa: S608
+    result = tapgate("smoke", "--url", gateway.url, "--timeout", "120", data=gateway.data_dir)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("smoke: ok")
+    assert result.stdout.startswith("smoke: ok") and "balance check" in result.stdout
+    with sqlite3.connect(gateway.data_dir / "tapgate.db") as conn:
+        after = [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in _MONEY]  # noqa: S608
+    assert after == before
+
+
+def test_smoke_test_fails_clearly_without_a_gateway(tmp_path: Path) -> None:
+    """No gateway at the URL: exit 1 and one line on stderr naming the URL."""
+    url = f"http://127.0.0.1:{free_port()}"
+    result = tapgate("smoke", "--url", url, "--timeout", "1", data=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("smoke: FAILED") and url in result.stderr
+
+
+_MONEY = ("bets", "deposits", "ledger")

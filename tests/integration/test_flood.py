@@ -29,8 +29,17 @@ def _request_from(source: str, port: int) -> bytes:
 
 
 def test_ten_thousand_source_addresses_keep_the_bucket_table_bounded(make_gateway: Any) -> None:
-    """Each of 10,000 addresses in 127.0.0.0/8 gets a bucket; the table never exceeds its cap."""
-    gw: GatewayProcess = make_gateway({"TAPGATE_BUCKET_MAX_KEYS": str(MAX_KEYS)})
+    """Each of 10,000 addresses in 127.0.0.0/8 gets a bucket; the table never exceeds its cap.
+
+    The read buckets refill once in 20,000 s, so none is idle long enough to be dropped
+    as full during the flood, however slowly it runs: every key past the cap evicts one."""
+    gw: GatewayProcess = make_gateway(
+        {
+            "TAPGATE_BUCKET_MAX_KEYS": str(MAX_KEYS),
+            "TAPGATE_READ_RATE": "0.01",  # the reads family's address tier
+            "TAPGATE_READ_BURST": "200",
+        }
+    )
     gw.start(markets_ready=False)
     sources = [f"127.{1 + i // 62_500}.{i // 250 % 250}.{i % 250 + 1}" for i in range(SOURCES)]
     with ThreadPoolExecutor(16) as pool:

@@ -463,8 +463,13 @@ def test_stream_connections_beyond_the_cap_get_503(make_gateway: Any) -> None:
 def test_settlement_killed_between_batches_settles_each_bet_once(
     make_gateway: Any, tmp_path: Path
 ) -> None:
-    """SIGKILL while a settlement is half committed: after restart each bet has one entry."""
-    gw: GatewayProcess = make_gateway({**MARKET_ENV, "TAPGATE_SETTLE_BATCH": "1"})
+    """SIGKILL while a settlement is half committed: after restart each bet has one entry.
+
+    The column is 10 s ahead (the horizon raised for it) so that a slow machine posting 160
+    bets does not see it close; the waits are bounds, not speeds."""
+    gw: GatewayProcess = make_gateway(
+        {**MARKET_ENV, "TAPGATE_SETTLE_BATCH": "1", "TAPGATE_MARKET_HORIZON_MS": "20000"}
+    )
     gw.start(markets_ready=False)
     feed = ScriptedFeed(gw).start()
     try:
@@ -472,7 +477,7 @@ def test_settlement_killed_between_batches_settles_each_bet_once(
         wallets = [Wallet.generate() for _ in range(4)]
         for w in wallets:
             gw.fund(w, 1_000_000)
-        col = _column(3000)
+        col = _column(10_000)
         start = col * COLUMN_MS
         bodies = [
             bet_body(w, market="BTC-USD", cell_id=f"cell-101-{col}", amount=10)
@@ -483,7 +488,7 @@ def test_settlement_killed_between_batches_settles_each_bet_once(
         assert all(r.status_code == 202 for r in responses), responses[0].text
         ids = [int(r.json()["bet_id"]) for r in responses]
         feed.script = lambda ts: zigzag(ts) if ts < start + 100 else 10_150
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while True:
             with _db(gw) as conn:
                 (done,) = conn.execute("SELECT count(*) FROM settlements").fetchone()
@@ -493,7 +498,7 @@ def test_settlement_killed_between_batches_settles_each_bet_once(
             time.sleep(0.002)
         gw.kill()
         gw.start(markets_ready=False)
-        _wait(lambda: "accepted" not in _statuses(gw, ids).values(), 10, "settlement after restart")
+        _wait(lambda: "accepted" not in _statuses(gw, ids).values(), 60, "settlement after restart")
     finally:
         feed.stop()
     with _db(gw) as conn:
