@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapgate-installed
 COVERAGE_ENV := COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
 
-.PHONY: lock semgrep mutation-check test-edge test-loaded help run test test-compiled test-pure lint typecheck bench install prerequisites clean
+.PHONY: lock semgrep mutation-check test-edge test-loaded test-systemd help run test test-compiled test-pure lint typecheck bench install prerequisites clean
 
 help:
 	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var"
@@ -113,6 +113,11 @@ test-loaded: $(STAMP) $(FAULTS)
 	stress-ng --cpu 2 --timeout 2h --quiet & load=$$!; \
 	  TAPGATE_REQUIRE_EXTENSIONS=1 $(BIN)/pytest -p no:randomly; status=$$?; \
 	  kill $$load; wait $$load 2>/dev/null; exit $$status
+
+# install.sh under a real systemd: a booted Debian container (root, systemd-nspawn,
+# mmdebstrap; the image is cached in /var/cache/tapgate-nspawn). Run once, not per mode.
+test-systemd: $(STAMP)
+	$(BIN)/pytest -m systemd -p no:randomly tests/deploy
 
 # the house-edge simulations (tests/edge/): minutes of Monte-Carlo, run once, not per mode
 test-edge: $(STAMP)

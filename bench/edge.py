@@ -32,8 +32,9 @@ SIGMA = 1.0 / math.sqrt(365.25 * 24 * 3600)
 
 def report(game: Game, seconds: float) -> str:
     cfg = game.cfg
+    minutes = game.ticks * cfg.tick_interval_ms / 60_000
     lines = [
-        f"{game.ticks} ticks ({game.ticks * cfg.tick_interval_ms / 60_000:.0f} min simulated, "
+        f"{game.ticks} ticks of play ({minutes:.0f} min simulated, "
         f"{seconds:.0f} s), house edge configured {cfg.house_edge_bps / 100:.2f}%",
         f"{'class':<10} {'bets':>10} {'realised edge [95% interval]':>36} {'expected edge':>14}",
     ]

@@ -80,7 +80,7 @@ class Game:
     unclamped: Tally
     # (row - price row at the bet, column - first open column) -> [stake, payout, expected]
     by_offset: dict[tuple[int, int], list[float]]
-    ticks: int
+    ticks: int  # of play, after the warm-up
 
 
 def price_path(rng: np.random.Generator, n: int, sigma: float, dt_ms: int, start: int) -> list[int]:
@@ -134,7 +134,7 @@ def play(
             placed[(row, col)].append(
                 (quote.multiplier, kind, row - centre, col - first_open, true_p)
             )
-    return _settle(cfg, path, placed, stake)
+    return _settle(cfg, path, placed, stake, ticks)
 
 
 def _settle(
@@ -142,6 +142,7 @@ def _settle(
     path: list[Tick],
     placed: dict[tuple[int, int], list[tuple[int, str, int, int, float]]],
     stake: int,
+    played: int,
 ) -> Game:
     times = [t.ts for t in path]
     classes = {kind: Tally() for kind in CLASSES}
@@ -178,4 +179,4 @@ def _settle(
             sums[0] += stake
             sums[1] += payout
             sums[2] += paid * true_p
-    return Game(cfg, classes, unclamped, dict(by_offset), len(path))
+    return Game(cfg, classes, unclamped, dict(by_offset), played)
