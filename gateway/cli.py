@@ -26,10 +26,21 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import warnings
+
+    import structlog
     import uvicorn
 
+    # uvicorn's legacy websockets protocol is deprecated in favour of websockets-sansio; the
+    # stream's denial responses (HTTP 403/429/503 on the handshake) are tested on the legacy
+    # one, and the move belongs with the stream's next protocol version (docs/OPERATIONS.md).
+    # Until then the warning is said there once, not on every start.
+    warnings.filterwarnings(
+        "ignore", message="The `websockets` implementation is deprecated", module="uvicorn"
+    )
+
     from gateway.app import create_app
-    from gateway.config import ConfigError, Settings
+    from gateway.config import ConfigError, Settings, unknown_settings
     from gateway.lockfile import DataDirLocked, hold_lock
     from gateway.telemetry import configure_logging
 
@@ -44,6 +55,9 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"tapgate: {exc}", file=sys.stderr)
         return 1
     configure_logging(settings.log_level)
+    log = structlog.get_logger("tapgate.server")
+    for name, guess in unknown_settings(os.environ):
+        log.warning("unknown_setting", variable=name, did_you_mean=guess)
     # The writer (and verifier) threads hand the GIL back and forth with the event loop a
     # few times per group; a shorter switch interval bounds each wait (ADR 3).
     sys.setswitchinterval(settings.switch_interval_ms / 1000)
@@ -82,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _server_class() -> type:
+    import structlog
     import uvicorn
 
     from gateway.sdnotify import Notifier
@@ -95,6 +110,9 @@ def _server_class() -> type:
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if self.started:
+                scheme = "https" if self.config.is_ssl else "http"
+                url = f"{scheme}://{self.config.host}:{self.config.port}"
+                structlog.get_logger("tapgate.server").info("listening", url=url)
                 self.notifier.notify("READY=1")
                 self.watchdog = asyncio.get_running_loop().create_task(self.notifier.watchdog())
 

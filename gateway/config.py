@@ -6,17 +6,28 @@ A bad value raises ``ConfigError`` naming the variable, so start-up fails fast.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateway.errors import ConfigError
 from gateway.market.config import MarketConfig, market_configs
 
-__all__ = ["ConfigError", "MarketConfig", "Network", "Settings"]
+__all__ = ["ConfigError", "MarketConfig", "Network", "Settings", "unknown_settings"]
+
+# TAPGATE_* variables read outside Settings: the fastpath selector and the CLI's commands.
+_READ_ELSEWHERE = frozenset(
+    {
+        "TAPGATE_NO_EXTENSIONS",
+        "TAPGATE_BACKUP_DIR",
+        "TAPGATE_ADMIN_TOKEN",
+        "TAPGATE_ADMIN_TOKEN_FILE",
+    }
+)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -248,3 +259,35 @@ def _origins(raw: str) -> tuple[str, ...]:
             raise ConfigError(f"TAPGATE_CORS_ORIGINS: {part!r} is not an origin like https://a.b")
         out.append(part)
     return tuple(out)
+
+
+class _Recording(Mapping[str, str]):
+    """An environment that remembers every name looked up in it."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.seen: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.seen.add(key)
+        return self.env[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
+
+
+def unknown_settings(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``TAPGATE_*`` variables of ``env`` that nothing reads, each with the closest name
+    that something does (or None). A warning at start, not a refusal: a rollback may meet a
+    setting that only a newer release knows."""
+    recording = _Recording(env)
+    Settings.from_env(recording)
+    known = sorted(recording.seen | _READ_ELSEWHERE)
+    out = []
+    for name in sorted(n for n in env if n.startswith("TAPGATE_") and n not in known):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        out.append((name, close[0] if close else None))
+    return out

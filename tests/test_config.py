@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, Settings
+from gateway.config import ConfigError, Settings, unknown_settings
 
 
 def test_defaults() -> None:
@@ -84,3 +84,19 @@ def test_token_from_file(tmp_path: Path) -> None:
         Settings.from_env({"TAPGATE_ADMIN_TOKEN_FILE": str(path), "TAPGATE_ADMIN_TOKEN": "x" * 20})
     with pytest.raises(ConfigError, match="TAPGATE_ADMIN_TOKEN_FILE"):
         Settings.from_env({"TAPGATE_ADMIN_TOKEN_FILE": str(tmp_path / "missing")})
+
+
+def test_unknown_settings_are_named_with_the_closest_known_one() -> None:
+    """A misspelled TAPGATE_* variable is found, with its likely meaning; read ones are not."""
+    env = {
+        "TAPGATE_MARKET_HOUSE_EDGE_BP": "100",
+        "TAPGATE_WALLET_RATE": "5",
+        "TAPGATE_MARKET_BTC_USD_BAND": "50",
+        "TAPGATE_NO_EXTENSIONS": "1",
+        "TAPGATE_SOMETHING_ELSE": "x",
+        "PATH": "/usr/bin",
+    }
+    assert unknown_settings(env) == [
+        ("TAPGATE_MARKET_HOUSE_EDGE_BP", "TAPGATE_MARKET_HOUSE_EDGE_BPS"),
+        ("TAPGATE_SOMETHING_ELSE", None),
+    ]

@@ -35,11 +35,11 @@ def test_openapi_documents_exactly_the_served_routes() -> None:
 def test_server_code_makes_no_outbound_requests() -> None:
     """Nothing the server runs imports an HTTP or socket client (API7: no SSRF surface).
 
-    The CLI, the feeder and the Python client send requests; they run on an operator's or a
-    player's machine, never inside the gateway. sdnotify writes only to systemd's
-    NOTIFY_SOCKET, an address systemd sets, never one a request names.
+    The CLI, the feeder, the smoke test and the Python client send requests; they run on an
+    operator's or a player's machine, never inside the gateway. sdnotify writes only to
+    systemd's NOTIFY_SOCKET, an address systemd sets, never one a request names.
     """
-    client_side = {"cli.py", "client.py", "feeder.py", "__main__.py", "sdnotify.py"}
+    client_side = {"cli.py", "client.py", "feeder.py", "smoke.py", "__main__.py", "sdnotify.py"}
     forbidden = {"httpx", "urllib", "requests", "http.client", "aiohttp", "socket"}
     found = []
     for path in (ROOT / "gateway").rglob("*.py"):

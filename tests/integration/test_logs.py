@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import orjson
 
@@ -73,3 +74,17 @@ def test_refusal_and_bad_trace_headers(gateway: GatewayProcess) -> None:
     line = _line(gateway, generated)
     assert line["error"] == "invalid_field" and line["status"] == 422
     assert line["trace_id"] is None
+
+
+def test_start_up_logs_where_it_listens_and_warns_of_unknown_settings(make_gateway: Any) -> None:
+    """The start-up log names the URL the gateway listens on, and warns of a misspelled
+    TAPGATE_* variable with the name it probably meant (the gateway still starts)."""
+    gw: GatewayProcess = make_gateway({"TAPGATE_WALET_RATE": "5"}).start()
+    lines = [json.loads(raw) for raw in gw.log_path.read_text().splitlines() if raw.startswith("{")]
+    listening = [line for line in lines if line.get("event") == "listening"]
+    assert listening and listening[0]["url"] == gw.url
+    unknown = [line for line in lines if line.get("event") == "unknown_setting"]
+    assert unknown == [
+        {**unknown[0], "variable": "TAPGATE_WALET_RATE", "did_you_mean": "TAPGATE_WALLET_RATE"}
+    ]
+    assert unknown[0]["level"] == "warning"
