@@ -18,11 +18,40 @@ import orjson
 from gateway import __version__
 
 if TYPE_CHECKING:
+    from gateway.client import Wallet
     from gateway.config import Settings
 
-__all__ = ["main"]
+__all__ = ["EXIT_KEY", "EXIT_REFUSED", "EXIT_UNREACHABLE", "EXIT_USAGE", "main"]
 
 DEFAULT_URL = "http://127.0.0.1:8080"
+# Exit codes (README, "Exit codes"): each failure is one line on stderr, never a traceback.
+EXIT_REFUSED = 1  # the gateway (or a check) said no
+EXIT_USAGE = 2  # bad arguments or settings
+EXIT_KEY = 3  # a key file is missing or is not a key
+EXIT_UNREACHABLE = 4  # no gateway answered at the URL
+
+
+class CliError(Exception):
+    """A failure the CLI reports as one line with its exit code."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _load_key(path_text: str) -> Wallet:
+    from gateway.client import Wallet
+
+    path = Path(path_text)
+    try:
+        return Wallet.load(path)
+    except FileNotFoundError as exc:
+        raise CliError(
+            EXIT_KEY, f"{path}: no such key file (make one: tapgate keygen --out {path})"
+        ) from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CliError(EXIT_KEY, f"{path}: not a key file written by tapgate keygen") from exc
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -140,11 +169,22 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _print_response(response: httpx.Response) -> int:
+    """A success's JSON on stdout; a refusal as one line on stderr (exit 1)."""
     try:
-        print(orjson.dumps(response.json(), option=orjson.OPT_INDENT_2).decode())
+        body = response.json()
     except ValueError:
-        print(response.text)
-    return 0 if response.is_success else 1
+        body = None
+    if not response.is_success:
+        error = body.get("error", {}) if isinstance(body, dict) else {}
+        what = error.get("code", response.reason_phrase)
+        detail = error.get("message", response.text[:200])
+        raise CliError(EXIT_REFUSED, f"{response.status_code} {what}: {detail}")
+    print(
+        orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()
+        if body is not None
+        else response.text
+    )
+    return 0
 
 
 def _admin_token() -> str | None:
@@ -168,9 +208,9 @@ def _credit(args: argparse.Namespace) -> int:
 
 
 def _bet(args: argparse.Namespace) -> int:
-    from gateway.client import Wallet, bet_body, post_bet
+    from gateway.client import bet_body, post_bet
 
-    wallet = Wallet.load(Path(args.key))
+    wallet = _load_key(args.key)
     body = bet_body(
         wallet,
         market=args.market,
@@ -211,10 +251,9 @@ def _market(args: argparse.Namespace) -> int:
 
 def _feed(args: argparse.Namespace) -> int:
     """Post ``<price> [<ts_ms>]`` lines from stdin as signed ticks (an exchange adapter's end)."""
-    from gateway.client import Wallet
     from gateway.feeder import Feeder
 
-    feeder = Feeder(args.url, args.market, Wallet.load(Path(args.key)))
+    feeder = Feeder(args.url, args.market, _load_key(args.key))
     failures = 0
     try:
         for line in sys.stdin:
@@ -240,9 +279,9 @@ def _feed(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from gateway.client import Wallet, read_headers
+    from gateway.client import read_headers
 
-    wallet = Wallet.load(Path(args.key))
+    wallet = _load_key(args.key)
     target = f"/api/wallets/{wallet.address}"
     if args.bets:
         target += "/bets"
@@ -473,5 +512,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except CliError as exc:
+        print(f"tapgate: {exc.message}", file=sys.stderr)
+        return exc.code
+    except httpx.TransportError as exc:  # refused, reset, timed out
+        url = getattr(args, "url", DEFAULT_URL)
+        print(f"tapgate: no gateway answered at {url} ({exc.__class__.__name__})", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except BrokenPipeError:  # `tapgate market grid | head`: the reader is gone, not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush stays quiet
+        return 0
     return code

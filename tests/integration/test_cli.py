@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, open_cell, tapgate
+from tests.gatewayproc import ADMIN_TOKEN, ROOT, GatewayProcess, free_port, open_cell, tapgate
 
 
 def test_keygen_credit_bet_show(gateway: GatewayProcess, tmp_path: Path) -> None:
@@ -47,8 +49,9 @@ def test_keygen_credit_bet_show(gateway: GatewayProcess, tmp_path: Path) -> None
     refused = tapgate(
         "bet", "--key", str(key), "--cell", open_cell(), "--amount", "5000", "--url", gateway.url
     )
-    assert refused.returncode == 1
-    assert json.loads(refused.stdout)["error"]["code"] == "insufficient_funds"
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert refused.stderr.startswith("tapgate: 409 insufficient_funds: ")
+    assert len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_credit_without_token_explains(tmp_path: Path) -> None:
@@ -57,3 +60,35 @@ def test_credit_without_token_explains(tmp_path: Path) -> None:
     run = tapgate("wallet", "credit", "a" * 64, "1", "--reference", "r", env=env)
     assert run.returncode == 2
     assert "TAPGATE_ADMIN_TOKEN" in run.stderr
+
+
+def test_common_mistakes_are_one_line_with_their_own_exit_code(tmp_path: Path) -> None:
+    """No gateway, a missing key file, a file that is not a key: one line on stderr each,
+    exit 4, 3 and 3, never a traceback."""
+    url = f"http://127.0.0.1:{free_port()}"
+    down = tapgate("market", "list", "--url", url)
+    missing = tapgate("bet", "--key", str(tmp_path / "none.key"), "--cell", "cell-1-2",
+                      "--amount", "1", "--url", url)  # fmt: skip
+    junk = tmp_path / "junk.key"
+    junk.write_text("not a key\n")
+    malformed = tapgate("bet", "--key", str(junk), "--cell", "cell-1-2", "--amount", "1",
+                        "--url", url)  # fmt: skip
+    for run, code, words in (
+        (down, 4, f"no gateway answered at {url}"),
+        (missing, 3, "no such key file"),
+        (malformed, 3, "not a key file"),
+    ):
+        assert run.returncode == code, run.stderr
+        assert run.stderr.startswith("tapgate: ") and words in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+
+
+def test_output_cut_short_by_a_pipe_is_not_an_error(gateway: GatewayProcess) -> None:
+    """`tapgate market grid | head -c 20`: the reader leaving early is no traceback."""
+    run = subprocess.run(
+        ["bash", "-o", "pipefail", "-c",
+         f"{sys.executable} -m gateway market grid BTC-USD --url {gateway.url} | head -c 20"],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert run.returncode == 0 and len(run.stdout) == 20, run.stderr
+    assert run.stderr == ""
