@@ -237,8 +237,34 @@ def _admin_post(url: str, path: str, body: dict[str, object]) -> int:
     return _print_response(response)
 
 
+def _pick(args: argparse.Namespace) -> int:
+    """Print a cell that stays open for ``--lead-s``: the likeliest one of the earliest such
+    column, waiting up to ``--wait-s`` for the market to take bets."""
+    deadline = time.monotonic() + args.wait_s
+    with httpx.Client(base_url=args.url, timeout=10) as client:
+        while True:
+            grid = client.get(f"/api/markets/{args.symbol}/grid")
+            if grid.status_code == 404:
+                raise CliError(EXIT_USAGE, f"no market {args.symbol} at {args.url}")
+            body = grid.json() if grid.is_success else {}
+            now = body.get("server_time_ms", 0)
+            later = [c for c in body.get("cells", []) if c["start_ms"] - now >= args.lead_s * 1000]
+            if later:
+                first = min(c["col"] for c in later)
+                cell = min(
+                    (c for c in later if c["col"] == first), key=lambda c: float(c["multiplier"])
+                )
+                print(cell["cell_id"])
+                return 0
+            if time.monotonic() > deadline:
+                raise CliError(EXIT_REFUSED, f"{args.symbol} took no bets within {args.wait_s:g} s")
+            time.sleep(0.5)
+
+
 def _market(args: argparse.Namespace) -> int:
     action = args.market_command
+    if action == "pick":
+        return _pick(args)
     if action == "halt":
         return _admin_post(args.url, f"/admin/markets/{args.symbol}/halt", {"reason": args.reason})
     if action == "resume":
@@ -475,6 +501,12 @@ def _parser() -> argparse.ArgumentParser:
     msub.add_parser("list", help="markets with price, breaker state and grid geometry")
     grid = msub.add_parser("grid", help="the cells open for betting, with multipliers")
     grid.add_argument("symbol")
+    pick = msub.add_parser(
+        "pick", help="print a cell that stays open a while (waits for the market to open)"
+    )
+    pick.add_argument("symbol")
+    pick.add_argument("--lead-s", type=float, default=5.0, help="open at least this long")
+    pick.add_argument("--wait-s", type=float, default=60.0, help="wait this long for bets")
     halt = msub.add_parser("halt", help="operator halt: refuse new bets until resumed (admin)")
     halt.add_argument("symbol")
     halt.add_argument("--reason", required=True)
