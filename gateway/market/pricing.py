@@ -58,8 +58,9 @@ BETA = 0.5825971579390106
 LEAD_Z = 1.959963984540054
 # A rounded tick is at or above a bound b exactly when the price is at or above b - 0.5.
 HALF_UNIT = 0.5
-# Walks of up to this many steps use the exact table; longer ones the shifted reflection
-# (its error falls with the number of steps: below 0.3% relative at 80, measured).
+# Walks of up to this many steps use the exact table; longer ones the shifted reflection,
+# whose error falls with the number of steps (measured against the exact walk: up to 2.2%
+# relative at 19 steps with the first tick 2 s away, 0.7% at 80 steps, for P > 0.005).
 EXACT_STEPS = 80
 
 _STEP = 0.025  # grid step of the survival tables, in per-tick standard deviations
