@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from pathlib import Path
 
 from starlette.routing import Route
@@ -98,3 +99,15 @@ def test_security_md_names_every_mutation_patch_and_each_names_a_test() -> None:
             path, _, name = test.partition("::")
             function = name.partition("[")[0]  # a parametrized case names its function
             assert f"def {function}(" in (ROOT / path).read_text(), (patch.name, test)
+
+
+def test_every_mutation_patch_applies_to_the_current_code() -> None:
+    """A patch gone stale (its context edited) fails here, not at the end of make mutation-check."""
+    stale = [
+        patch.name
+        for patch in sorted((ROOT / "tests" / "mutations").glob("*.patch"))
+        if subprocess.run(
+            ["git", "apply", "--check", str(patch)], cwd=ROOT, capture_output=True
+        ).returncode
+    ]
+    assert not stale, stale
