@@ -41,7 +41,7 @@ class CliError(Exception):
 
 
 def _load_key(path_text: str) -> Wallet:
-    from gateway.client import Wallet
+    from gateway.client import KeyFileError, Wallet
 
     path = Path(path_text)
     try:
@@ -50,6 +50,8 @@ def _load_key(path_text: str) -> Wallet:
         raise CliError(
             EXIT_KEY, f"{path}: no such key file (make one: tapgate keygen --out {path})"
         ) from exc
+    except KeyFileError as exc:
+        raise CliError(EXIT_KEY, f"{path}: {exc}") from exc
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CliError(EXIT_KEY, f"{path}: not a key file written by tapgate keygen") from exc
 
@@ -120,7 +122,12 @@ def _serve(args: argparse.Namespace) -> int:
         **tls,  # type: ignore[arg-type]
     )
     server = _server_class()(config)
-    server.run()
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn has shut down gracefully by now (the writer drained, "stopped" logged) and
+        # re-raises the captured SIGINT for the caller: a Ctrl-C, not an error
+        return 130
     return 0 if server.started else 1
 
 
@@ -168,8 +175,9 @@ def _keygen(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_response(response: httpx.Response) -> int:
-    """A success's JSON on stdout; a refusal as one line on stderr (exit 1)."""
+def _print_response(response: httpx.Response, args: argparse.Namespace) -> int:
+    """A success on stdout (a table on a terminal, else JSON: ``--json``/``--table`` choose);
+    a refusal as one line on stderr (exit 1)."""
     try:
         body = response.json()
     except ValueError:
@@ -179,11 +187,14 @@ def _print_response(response: httpx.Response) -> int:
         what = error.get("code", response.reason_phrase)
         detail = error.get("message", response.text[:200])
         raise CliError(EXIT_REFUSED, f"{response.status_code} {what}: {detail}")
-    print(
-        orjson.dumps(body, option=orjson.OPT_INDENT_2).decode()
-        if body is not None
-        else response.text
-    )
+    if body is None:
+        print(response.text)
+    elif args.output == "table" or (args.output is None and sys.stdout.isatty()):
+        from gateway.render import render
+
+        print(render(body))
+    else:
+        print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
     return 0
 
 
@@ -201,7 +212,7 @@ def _admin_token() -> str | None:
 
 def _credit(args: argparse.Namespace) -> int:
     return _admin_post(
-        args.url,
+        args,
         f"/admin/wallets/{args.wallet}/credit",
         {"amount": args.amount, "reference": args.reference},
     )
@@ -220,10 +231,10 @@ def _bet(args: argparse.Namespace) -> int:
         min_multiplier=args.min_multiplier,
     )
     with httpx.Client(base_url=args.url, timeout=10) as client:
-        return _print_response(post_bet(client, body))
+        return _print_response(post_bet(client, body), args)
 
 
-def _admin_post(url: str, path: str, body: dict[str, object]) -> int:
+def _admin_post(args: argparse.Namespace, path: str, body: dict[str, object]) -> int:
     token = _admin_token()
     if not token:
         print(
@@ -232,9 +243,9 @@ def _admin_post(url: str, path: str, body: dict[str, object]) -> int:
             file=sys.stderr,
         )
         return 2
-    with httpx.Client(base_url=url, timeout=10) as client:
+    with httpx.Client(base_url=args.url, timeout=10) as client:
         response = client.post(path, json=body, headers={"authorization": f"Bearer {token}"})
-    return _print_response(response)
+    return _print_response(response, args)
 
 
 def _pick(args: argparse.Namespace) -> int:
@@ -266,13 +277,13 @@ def _market(args: argparse.Namespace) -> int:
     if action == "pick":
         return _pick(args)
     if action == "halt":
-        return _admin_post(args.url, f"/admin/markets/{args.symbol}/halt", {"reason": args.reason})
+        return _admin_post(args, f"/admin/markets/{args.symbol}/halt", {"reason": args.reason})
     if action == "resume":
-        return _admin_post(args.url, f"/admin/markets/{args.symbol}/resume", {})
+        return _admin_post(args, f"/admin/markets/{args.symbol}/resume", {})
     with httpx.Client(base_url=args.url, timeout=10) as client:
         if action == "grid":
-            return _print_response(client.get(f"/api/markets/{args.symbol}/grid"))
-        return _print_response(client.get("/api/markets"))
+            return _print_response(client.get(f"/api/markets/{args.symbol}/grid"), args)
+        return _print_response(client.get("/api/markets"), args)
 
 
 def _feed(args: argparse.Namespace) -> int:
@@ -313,7 +324,7 @@ def _show(args: argparse.Namespace) -> int:
         target += "/bets"
     with httpx.Client(base_url=args.url, timeout=10) as client:
         response = client.get(target, headers=read_headers(wallet, "GET", target))
-    return _print_response(response)
+    return _print_response(response, args)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -400,7 +411,7 @@ def _archive(args: argparse.Namespace) -> int:
     try:
         fd = hold_lock(settings.lock_path)
     except DataDirLocked:
-        code = _admin_post(args.url, "/admin/archive", {"older_than_s": age})
+        code = _admin_post(args, "/admin/archive", {"older_than_s": age})
         record_run(settings.db_path, "archive", started, code == 0, "through the gateway")
         return code
     try:
@@ -442,6 +453,16 @@ def _restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_options(parser: argparse.ArgumentParser) -> None:
+    """--json / --table; without either, a table on a terminal and JSON otherwise."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", dest="output", action="store_const", const="json",
+                       help="JSON even on a terminal")  # fmt: skip
+    group.add_argument("--table", dest="output", action="store_const", const="table",
+                       help="a table even into a pipe")  # fmt: skip
+    parser.set_defaults(output=None)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tapgate", description=__doc__)
     parser.add_argument("--version", action="version", version=f"tapgate {__version__}")
@@ -464,6 +485,7 @@ def _parser() -> argparse.ArgumentParser:
     bet.add_argument("--nonce", default=None, help="default: random")
     bet.add_argument("--min-multiplier", default=None)
     bet.add_argument("--url", default=DEFAULT_URL)
+    _output_options(bet)
     bet.set_defaults(func=_bet)
 
     check = sub.add_parser(
@@ -482,6 +504,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     archive.add_argument("--older-than", required=True, help="e.g. 30d, 12h, 90m")
     archive.add_argument("--url", default=DEFAULT_URL, help="the gateway, when it runs")
+    _output_options(archive)
     archive.set_defaults(func=_archive)
 
     smoke = sub.add_parser(
@@ -514,6 +537,8 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("symbol")
     for p in msub.choices.values():
         p.add_argument("--url", default=DEFAULT_URL)
+        if p is not pick:
+            _output_options(p)
     market.set_defaults(func=_market)
 
     feed = sub.add_parser(
@@ -533,11 +558,13 @@ def _parser() -> argparse.ArgumentParser:
     credit.add_argument("amount", type=int)
     credit.add_argument("--reference", required=True, help="unique deposit id (idempotency)")
     credit.add_argument("--url", default=DEFAULT_URL)
+    _output_options(credit)
     credit.set_defaults(func=_credit)
     show = wsub.add_parser("show", help="balance and open bets of your wallet (signed read)")
     show.add_argument("--key", default="wallet.key")
     show.add_argument("--bets", action="store_true", help="list the wallet's bets")
     show.add_argument("--url", default=DEFAULT_URL)
+    _output_options(show)
     show.set_defaults(func=_show)
     return parser
 

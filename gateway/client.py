@@ -14,7 +14,15 @@ from nacl.signing import SigningKey
 
 from gateway.protocol import bet_message, read_message
 
-__all__ = ["Wallet", "bet_body", "read_headers"]
+__all__ = ["SEED_LABEL", "KeyFileError", "Wallet", "bet_body", "read_headers"]
+
+
+# The line of a key file that holds the secret seed (hex follows the label).
+SEED_LABEL = "ed25519-seed:"
+
+
+class KeyFileError(ValueError):
+    """A file given as a key that is not one (the message says what it holds instead)."""
 
 
 @dataclass(frozen=True)
@@ -33,13 +41,33 @@ class Wallet:
 
     @classmethod
     def load(cls, path: Path) -> Wallet:
-        return cls.from_seed_hex(path.read_text(encoding="ascii").strip())
+        """The wallet of a key file ``save`` wrote; :class:`KeyFileError` for anything else.
+
+        A seed and a wallet address are both 64 hex digits, so the seed carries a label: a
+        file holding only the hex (an address saved by mistake) is refused, never signed with.
+        """
+        lines = [
+            line.strip()
+            for line in path.read_text(encoding="ascii").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        if len(lines) == 1 and lines[0].startswith(SEED_LABEL):
+            seed = lines[0][len(SEED_LABEL) :]
+            if len(seed) == 64:
+                return cls.from_seed_hex(seed)
+        if len(lines) == 1 and len(lines[0]) == 64:
+            raise KeyFileError(
+                "holds 64 bare hex digits, the shape of a wallet address (public, not a key); "
+                f"a key from tapgate keygen has the line {SEED_LABEL}<seed>"
+            )
+        raise KeyFileError("not a key file written by tapgate keygen")
 
     def save(self, path: Path) -> None:
-        """Write the secret seed to ``path``, readable by its owner only."""
+        """Write the labelled secret seed to ``path``, readable by its owner only."""
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(self.key.encode().hex() + "\n")
+            f.write(f"# tapgate wallet key, keep it secret; its address is {self.address}\n")
+            f.write(f"{SEED_LABEL}{self.key.encode().hex()}\n")
 
     @property
     def address(self) -> str:

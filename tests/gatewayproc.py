@@ -112,6 +112,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT as on a terminal, even when the suite runs in the background
+    (a shell starts background jobs with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class GatewayProcess:
     """Starts, stops and kills a gateway; one data directory for its whole life."""
 
@@ -153,6 +159,7 @@ class GatewayProcess:
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
+            preexec_fn=_default_sigint,
         )
         log.close()
         deadline = time.monotonic() + timeout
