@@ -189,13 +189,19 @@ def _print_response(response: httpx.Response, args: argparse.Namespace) -> int:
         raise CliError(EXIT_REFUSED, f"{response.status_code} {what}: {detail}")
     if body is None:
         print(response.text)
-    elif args.output == "table" or (args.output is None and sys.stdout.isatty()):
+    else:
+        _print(body, args)
+    return 0
+
+
+def _print(body: object, args: argparse.Namespace) -> None:
+    """A table on a terminal, else JSON; ``--json``/``--table`` choose."""
+    if args.output == "table" or (args.output is None and sys.stdout.isatty()):
         from gateway.render import render
 
         print(render(body))
     else:
         print(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
-    return 0
 
 
 def _admin_token() -> str | None:
@@ -398,6 +404,7 @@ def _archive(args: argparse.Namespace) -> int:
         parse_age,
     )
     from gateway.ops.runs import record_run
+    from gateway.ops.tick_retention import ticks_all
     from gateway.store.database import prepare
     from gateway.store.schema import connect_pragmas
 
@@ -419,8 +426,12 @@ def _archive(args: argparse.Namespace) -> int:
         conn = sqlite3.connect(settings.db_path, isolation_level=None)
         conn.executescript(connect_pragmas(settings.synchronous))
         try:
-            cutoff = archive_cutoff(int(started * 1000), age, settings)
-            moved = archive_all(conn, settings.data_dir / ARCHIVE_NAME, cutoff)
+            now_ms = int(started * 1000)
+            cutoff = archive_cutoff(now_ms, age, settings)
+            path = settings.data_dir / ARCHIVE_NAME
+            moved = archive_all(conn, path, cutoff)
+            keep = {m.symbol: m.vol_window for m in settings.markets}
+            ticks = ticks_all(conn, path, cutoff, keep, now_ms)
         finally:
             conn.close()
     except (ArchiveError, sqlite3.Error) as exc:
@@ -429,8 +440,9 @@ def _archive(args: argparse.Namespace) -> int:
         return 1
     finally:
         os.close(fd)
-    record_run(settings.db_path, "archive", started, True, f"moved {moved}")
-    print(orjson.dumps({"moved": moved, "archive": str(settings.data_dir / ARCHIVE_NAME)}).decode())
+    record_run(settings.db_path, "archive", started, True, f"moved {moved} bets, {ticks} ticks")
+    body = {"moved": moved, "ticks_moved": ticks, "archive": str(path), "cutoff_ms": cutoff}
+    _print(body, args)
     return 0
 
 

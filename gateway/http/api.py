@@ -15,6 +15,7 @@ from gateway.http.auth import require_admin, require_admin_address, signed_walle
 from gateway.http.openapi import openapi
 from gateway.http.responses import JSON, json_body
 from gateway.ops.archive import ARCHIVE_NAME, archive_cutoff, archive_step
+from gateway.ops.tick_retention import tick_bounds, tick_step
 from gateway.runtime import Runtime
 
 __all__ = ["routes"]
@@ -162,7 +163,8 @@ async def credit_wallet(request: Request) -> Response:
 
 
 async def archive(request: Request) -> Response:
-    """Archive settled bets through the writer, one step (<= 1,000 bets) per transaction."""
+    """Archive settled bets, then the ticks nothing needs, through the writer: one step
+    (<= 1,000 bets or 10,000 ticks) per transaction pair."""
     rt = _runtime(request)
     s = rt.settings
     require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
@@ -173,7 +175,8 @@ async def archive(request: Request) -> Response:
     age = data.get("older_than_s")
     if type(age) is not int or not 0 <= age <= 10 * 365 * 86400:
         raise _invalid("older_than_s", "must be a JSON integer of seconds, up to ten years")
-    cutoff = archive_cutoff(int(time.time() * 1000), age, s)
+    now_ms = int(time.time() * 1000)
+    cutoff = archive_cutoff(now_ms, age, s)
     path = s.data_dir / ARCHIVE_NAME
     moved = after = 0
     while True:
@@ -182,7 +185,18 @@ async def archive(request: Request) -> Response:
         if not step:
             break
         moved += step
-    return JSON({"moved": moved, "archive": str(path), "cutoff_ms": cutoff})
+    keep = {m.symbol: m.vol_window for m in s.markets}
+    async with rt.writer.lock:
+        bounds = await rt.writer.call(tick_bounds, cutoff, keep)
+    ticks = 0
+    for market, below in bounds.items():
+        while True:
+            async with rt.writer.lock:
+                step = await rt.writer.call(tick_step, path, market, below, now_ms)
+            if not step:
+                break
+            ticks += step
+    return JSON({"moved": moved, "ticks_moved": ticks, "archive": str(path), "cutoff_ms": cutoff})
 
 
 async def openapi_json(request: Request) -> Response:

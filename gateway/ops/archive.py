@@ -32,6 +32,9 @@ __all__ = [
     "archive_all",
     "archive_cutoff",
     "archive_step",
+    "attached",
+    "checksum",
+    "in_transaction",
     "parse_age",
 ]
 
@@ -70,6 +73,11 @@ CREATE TABLE IF NOT EXISTS archive.bets (
     batch_id INTEGER NOT NULL, receipt TEXT NOT NULL,
     outcome TEXT NOT NULL, payout INTEGER NOT NULL, settled_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS archive.ticks (
+    market TEXT NOT NULL, seq INTEGER NOT NULL, price INTEGER NOT NULL, ts INTEGER NOT NULL,
+    received_at INTEGER NOT NULL, source TEXT NOT NULL, signature TEXT,
+    PRIMARY KEY (market, seq)
+) WITHOUT ROWID;
 """
 
 
@@ -88,7 +96,7 @@ class ArchiveError(RuntimeError):
     """The archive does not hold what the database says was moved; nothing was stubbed."""
 
 
-def _checksum(rows: Sequence[Sequence[object]]) -> str:
+def checksum(rows: Sequence[Sequence[object]]) -> str:
     digest = hashlib.sha256()
     for row in rows:
         digest.update(repr(tuple(row)).encode())
@@ -113,7 +121,7 @@ def attached(conn: sqlite3.Connection, archive_path: Path) -> Iterator[None]:
         conn.execute("DETACH DATABASE archive")
 
 
-def _in_transaction(conn: sqlite3.Connection, work: Callable[[], object]) -> None:
+def in_transaction(conn: sqlite3.Connection, work: Callable[[], object]) -> None:
     conn.execute("BEGIN IMMEDIATE")
     try:
         work()
@@ -126,7 +134,7 @@ def _in_transaction(conn: sqlite3.Connection, work: Callable[[], object]) -> Non
 
 def copy_to_archive(conn: sqlite3.Connection, ids: list[int]) -> None:
     """Phase 1: the full rows and their settlements into the archive, committed."""
-    _in_transaction(
+    in_transaction(
         conn,
         lambda: conn.execute(_COPY, (str(ids),)),
     )
@@ -138,14 +146,14 @@ def stub_verified(conn: sqlite3.Connection, ids: list[int], name: str) -> None:
     def work() -> None:
         original = conn.execute(_MAIN_ROWS, (str(ids),)).fetchall()
         copied = conn.execute(_ARCHIVED_ROWS, (str(ids),)).fetchall()
-        if len(copied) != len(ids) or _checksum(original) != _checksum(copied):
+        if len(copied) != len(ids) or checksum(original) != checksum(copied):
             raise ArchiveError(
                 f"archive check failed for bets {ids[0]}..{ids[-1]}: "
                 f"{len(copied)} of {len(ids)} rows, checksums differ"
             )
         conn.execute(_STUB, (name, str(ids)))
 
-    _in_transaction(conn, work)
+    in_transaction(conn, work)
 
 
 def due_ids(conn: sqlite3.Connection, cutoff_ms: int, after_id: int) -> list[int]:

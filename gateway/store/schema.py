@@ -236,7 +236,38 @@ BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
+# v6: tick retention (ops/tick_retention.py). A tick leaves the main database only after
+# its copy in the archive was verified and the move recorded; nothing else may delete one.
+_V6 = """
+CREATE TABLE tick_archives (
+    id          INTEGER PRIMARY KEY,
+    market      TEXT NOT NULL,
+    first_seq   INTEGER NOT NULL,
+    below_seq   INTEGER NOT NULL CHECK (below_seq > first_seq),
+    archive     TEXT NOT NULL,
+    rows        INTEGER NOT NULL CHECK (rows > 0),
+    checksum    TEXT NOT NULL,
+    archived_at INTEGER NOT NULL
+);
+CREATE INDEX tick_archives_range ON tick_archives (market, first_seq);
+CREATE TRIGGER tick_archives_immutable BEFORE UPDATE ON tick_archives
+BEGIN
+    SELECT RAISE(ABORT, 'tick archive records are immutable');
+END;
+CREATE TRIGGER tick_archives_no_delete BEFORE DELETE ON tick_archives
+BEGIN
+    SELECT RAISE(ABORT, 'tick archive records are never deleted');
+END;
+DROP TRIGGER ticks_no_delete;
+CREATE TRIGGER ticks_no_delete BEFORE DELETE ON ticks
+WHEN NOT EXISTS (SELECT 1 FROM tick_archives WHERE market = OLD.market
+                    AND OLD.seq >= first_seq AND OLD.seq < below_seq)
+BEGIN
+    SELECT RAISE(ABORT, 'a tick is deleted only once its archived copy is recorded');
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -37,6 +37,7 @@ import httpx
 import pytest
 
 from gateway.client import Wallet, bet_body, post_bet
+from gateway.store.schema import SCHEMA_VERSION
 from tests.gatewayproc import ROOT
 from tests.load import Outcomes, check_acknowledged_stored_once, drive
 
@@ -185,8 +186,8 @@ def wheels(machine: Machine, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     migrating = _variant(
         tmp,
         "migrating",
-        '\n_V6 = "CREATE TABLE upgrade_probe (id INTEGER PRIMARY KEY);"\n'
-        "MIGRATIONS = (*MIGRATIONS, _V6)\nSCHEMA_VERSION = len(MIGRATIONS)\n",
+        '\n_PROBE = "CREATE TABLE upgrade_probe (id INTEGER PRIMARY KEY);"\n'
+        "MIGRATIONS = (*MIGRATIONS, _PROBE)\nSCHEMA_VERSION = len(MIGRATIONS)\n",
     )
     return {
         "first": _wheel(ROOT, out / "first"),
@@ -300,10 +301,11 @@ def test_rollback_past_a_migration_is_refused_with_the_recovery_steps(
     _install(machine, wheels["migrating"])
     migrated = machine.current()
     with sqlite3.connect(f"file:{machine.db()}?mode=ro", uri=True) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone() == (6,)
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
     refused = machine.run("bash", "/src/systemd/install.sh", "--rollback", check=False)
     assert refused.returncode == 3
-    assert "schema version 6" in refused.stderr and "tapgate restore" in refused.stderr
+    assert f"schema version {SCHEMA_VERSION + 1}" in refused.stderr
+    assert "tapgate restore" in refused.stderr
     assert machine.current() == migrated
     with httpx.Client(base_url=URL, timeout=10) as client:
         wallet = Wallet.generate()

@@ -55,9 +55,14 @@ def _db(gw: GatewayProcess) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{gw.data_dir / 'tapgate.db'}?mode=ro", uri=True)
 
 
+# a short volatility window, so that ticks older than it can leave within the test
+RETENTION_ENV = {**ENV, "TAPGATE_MARKET_VOL_WINDOW": "40", "TAPGATE_MARKET_VOL_SHORT_WINDOW": "5"}
+
+
 def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
-    """Archived bets keep stubs; lookups, nonce uniqueness, ledger and check still hold."""
-    gw: GatewayProcess = make_gateway(ENV)
+    """Archived bets keep stubs; lookups, nonce uniqueness, ledger and check still hold;
+    ticks beyond the volatility window move too, and the gateway starts again on the rest."""
+    gw: GatewayProcess = make_gateway(RETENTION_ENV)
     gw.start(markets_ready=False)
     feed = ScriptedFeed(gw).start()
     try:
@@ -68,12 +73,17 @@ def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
                 "SELECT id, receipt, signature FROM bets WHERE archive IS NULL"
             ).fetchall()
             ledger_before = conn.execute("SELECT count(*) FROM ledger").fetchone()
-        env = {"PATH": "/usr/bin:/bin", "TAPGATE_ADMIN_TOKEN": ADMIN_TOKEN, **ENV}
+            ticks_before = conn.execute("SELECT count(*) FROM ticks").fetchone()[0]
+        env = {"PATH": "/usr/bin:/bin", "TAPGATE_ADMIN_TOKEN": ADMIN_TOKEN, **RETENTION_ENV}
         run = tapgate("archive", "--older-than", "0s", "--url", gw.url, env=env, data=gw.data_dir)
         assert run.returncode == 0, run.stdout + run.stderr
         assert orjson.loads(run.stdout)["moved"] == 30
+        ticks_moved = orjson.loads(run.stdout)["ticks_moved"]
+        assert ticks_before > 40, ticks_before
+        assert ticks_moved > 0
         again = tapgate("archive", "--older-than", "0s", "--url", gw.url, env=env, data=gw.data_dir)
         assert orjson.loads(again.stdout)["moved"] == 0
+        ticks_moved += orjson.loads(again.stdout)["ticks_moved"]  # the feed went on meanwhile
         with gw.client() as c:  # the same signed bet again: its nonce is still taken
             r = c.post(
                 "/api/bets",
@@ -101,8 +111,16 @@ def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
         if bet_id in kept:
             assert kept[bet_id] == (receipt, signature)
     assert len(kept) == 30
+    with sqlite3.connect(gw.data_dir / "archive.db") as archive:
+        (archived_ticks,) = archive.execute("SELECT count(*) FROM ticks").fetchone()
+    with _db(gw) as conn:
+        (kept_ticks,) = conn.execute("SELECT count(*) FROM ticks").fetchone()
+        (recorded,) = conn.execute("SELECT sum(rows) FROM tick_archives").fetchone()
+    assert archived_ticks == recorded == ticks_moved and kept_ticks >= 40
     check = tapgate("check", env={"PATH": "/usr/bin:/bin", **ENV}, data=gw.data_dir)
     assert check.returncode == 0, check.stdout
+    gw.start(markets_ready=False)  # starts on the kept ticks (the volatility window)
+    gw.stop()
     with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
         assert (
             conn.execute("SELECT job, ok FROM ops_runs WHERE job = 'archive'").fetchall()

@@ -46,6 +46,16 @@ INSERT INTO ops_runs (job, started_at, finished_at, ok, detail) VALUES ('backup'
     4: """
 UPDATE bets SET receipt = '', signature = '', archive = 'archive.db' WHERE id = 1;
 """,
+    5: """
+INSERT INTO ticks VALUES ('BTC-USD', 3, 6500200, 30, 31, 'sim', NULL);
+INSERT INTO bets (id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout,
+                  min_multiplier, ts, signature, accepted_at, batch_id, receipt,
+                  quote_seq, quote_sigma_low, quote_sigma_high, quote_p)
+VALUES (3, '{w}', 'n3', 'BTC-USD', 'cell-651-2990001', 10, 194, 19, NULL, 31, '{sig}',
+        32, 2, '{{}}', 3, 0.0002, 0.0003, 0.5);
+INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at)
+VALUES ('stake:3', '{w}', 'house', 10, 'stake', 3, 32);
+""",
 }
 
 

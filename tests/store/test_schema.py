@@ -140,10 +140,32 @@ def test_ticks_and_settlements_are_never_deleted(db: sqlite3.Connection) -> None
     db.execute(
         "INSERT INTO settlements (bet_id, outcome, payout, settled_at) VALUES (1, 'lost', 0, 1)"
     )
-    with pytest.raises(sqlite3.IntegrityError, match="ticks are never deleted"):
+    with pytest.raises(sqlite3.IntegrityError, match="deleted only once its archived copy"):
         db.execute("DELETE FROM ticks")
     with pytest.raises(sqlite3.IntegrityError, match="settlements are never deleted"):
         db.execute("DELETE FROM settlements")
+
+
+def test_a_tick_is_deleted_only_in_a_recorded_archive_range(db: sqlite3.Connection) -> None:
+    """Retention may delete the ticks a tick_archives record covers, and no others; the
+    records themselves are immutable."""
+    for seq in (1, 2, 3):
+        db.execute(
+            "INSERT INTO ticks (market, seq, price, ts, received_at, source) "
+            "VALUES ('BTC-USD', ?, 100, ?, 1, 'sim')",
+            (seq, seq),
+        )
+    db.execute(
+        "INSERT INTO tick_archives (market, first_seq, below_seq, archive, rows, checksum, "
+        "archived_at) VALUES ('BTC-USD', 1, 3, 'archive.db', 2, 'x', 1)"
+    )
+    db.execute("DELETE FROM ticks WHERE seq < 3")
+    with pytest.raises(sqlite3.IntegrityError, match="deleted only once its archived copy"):
+        db.execute("DELETE FROM ticks WHERE seq = 3")
+    with pytest.raises(sqlite3.IntegrityError, match="records are immutable"):
+        db.execute("UPDATE tick_archives SET below_seq = 4")
+    with pytest.raises(sqlite3.IntegrityError, match="records are never deleted"):
+        db.execute("DELETE FROM tick_archives")
 
 
 def test_nonce_unique_per_wallet(db: sqlite3.Connection) -> None:
