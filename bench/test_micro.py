@@ -13,11 +13,12 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.bets.pending import PendingBet, credit
 from gateway.client import Wallet, bet_body
 from gateway.config import Settings
+from gateway.market.pricing import Quote
 from gateway.protocol import BetRequest, parse_bet, verify
 from gateway.runtime import Runtime, open_runtime
-from gateway.store.writer import PendingBet
 
 LOOP = 1000
 
@@ -101,7 +102,7 @@ async def _start(rt: Runtime) -> None:
 def funded(runtime: tuple[asyncio.AbstractEventLoop, Runtime]) -> Wallet:
     loop, rt = runtime
     wallet = Wallet.generate()
-    loop.run_until_complete(rt.writer.credit(wallet.address, 10**15, "bench", 0))
+    loop.run_until_complete(credit(rt.writer, rt.accounts, wallet.address, 10**15, "bench", 0))
     return wallet
 
 
@@ -162,7 +163,7 @@ def test_flush_batch(
             key = f"{wallet.address}:{nonce}"
             bet = PendingBet(
                 request,
-                quote=(190, 0.5, 1, 1e-4, 1e-4),
+                quote=Quote(190, 0.5, 1, 1e-4, 1e-4),
                 accepted_at=0,
                 key=key,
                 future=loop.create_future(),

@@ -17,12 +17,13 @@ import orjson
 
 from fastpath import TokenBuckets
 from gateway.accounts import Accounts
+from gateway.bets.pending import PendingBet
 from gateway.config import Settings
 from gateway.errors import Rejection
 from gateway.market.service import Markets
-from gateway.protocol import BetRequest, check_window, format_multiplier, verify
+from gateway.protocol import BetRequest, check_window, format_multiplier, payout, verify
 from gateway.recent import RecentBets
-from gateway.store.writer import PendingBet, Writer
+from gateway.store.writer import Writer
 from gateway.verifier import BatchVerifier
 
 __all__ = ["Admission", "rate_limited"]
@@ -53,7 +54,7 @@ class Admission:
         settings: Settings,
         accounts: Accounts,
         recent: RecentBets,
-        writer: Writer,
+        writer: Writer[PendingBet],
         address_buckets: TokenBuckets,
         wallet_buckets: TokenBuckets,
         clock: Callable[[], float],
@@ -133,13 +134,13 @@ class Admission:
                 f"the cell pays {format_multiplier(multiplier)}, "
                 f"below min_multiplier {bet.min_multiplier}",
             )
-        payout = bet.amount * multiplier // 100
+        pays = payout(bet.amount, multiplier)
         book = market.book
-        book.reserve(bet.wallet, bet.row, bet.col, bet.amount, payout)
+        book.reserve(bet.wallet, bet.row, bet.col, bet.amount, pays)
         try:
             self.accounts.reserve(bet.wallet, bet.amount)
         except Rejection:
-            book.release(bet.wallet, bet.row, bet.col, bet.amount, payout)
+            book.release(bet.wallet, bet.row, bet.col, bet.amount, pays)
             raise
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         pending = PendingBet(
@@ -151,7 +152,7 @@ class Admission:
         )
         if not writer.submit(pending, self.clock()):
             self.accounts.release(bet.wallet, bet.amount)
-            book.release(bet.wallet, bet.row, bet.col, bet.amount, payout)
+            book.release(bet.wallet, bet.row, bet.col, bet.amount, pays)
             raise Rejection("overloaded", "the bet queue is full", retry_after=1.0)
         self.recent.begin(key, message, future)
         receipt = await future

@@ -26,6 +26,7 @@ __all__ = [
     "format_multiplier",
     "parse_multiplier",
     "parse_bet",
+    "payout",
     "read_message",
     "verify",
 ]
@@ -75,6 +76,11 @@ class BetRequest:
     @property
     def min_multiplier_hundredths(self) -> int | None:
         return None if self.min_multiplier is None else parse_multiplier(self.min_multiplier)
+
+
+def payout(amount: int, hundredths: int) -> int:
+    """What a won bet pays: the stake times the multiplier, rounded down to a minor unit."""
+    return amount * hundredths // 100
 
 
 def format_multiplier(hundredths: int) -> str:

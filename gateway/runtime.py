@@ -18,6 +18,7 @@ import fastpath
 from fastpath import BatchQueue, TokenBuckets
 from gateway.accounts import Accounts
 from gateway.admission import Admission
+from gateway.bets.pending import CommitOutcomes, PendingBet
 from gateway.config import Settings
 from gateway.http.auth import Limiter
 from gateway.market.book import OpenBet
@@ -52,7 +53,7 @@ class Runtime:
     settings: Settings
     accounts: Accounts
     recent: RecentBets
-    writer: Writer
+    writer: Writer[PendingBet]
     reader: Reader
     admission: Admission
     bet_limits: Limiter
@@ -211,12 +212,10 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
     for wallet, nonce, message, receipt, ts in state.recent:
         recent.remember(RecentBets.key(wallet, nonce), message, receipt, ts)
     loop = asyncio.get_running_loop()
-    writer = Writer(
+    writer: Writer[PendingBet] = Writer(
         path,
         settings.synchronous,
         BatchQueue(settings.queue_capacity),
-        accounts,
-        recent,
         batch_max=settings.batch_max,
         batch_wait_ms=settings.batch_wait_ms,
         next_bet_id=state.next_bet_id,
@@ -233,8 +232,7 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         resolve_interval_ms=settings.resolve_interval_ms,
         settle_batch=settings.settle_batch,
     )
-    writer.on_committed = markets.committed
-    writer.on_refused = markets.refused
+    writer.outcomes = CommitOutcomes(accounts, recent, markets.markets)
     metrics.queue_depth.set_function(writer.queue.__len__)
     metrics.stream_connections.set_function(hub.__len__)
     wal = Path(f"{path}-wal")

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from gateway.bets.pending import credit
 from gateway.client import Wallet, bet_body
 from gateway.config import Settings
 from gateway.errors import Rejection
@@ -41,7 +42,7 @@ def test_failed_commit_refuses_whole_batch_then_recovers(tmp_path: Path) -> None
         await markets_priced(rt)
         try:
             for w in wallets:
-                await rt.writer.credit(w.address, 1000, f"d-{w.address[:8]}", 0)
+                await credit(rt.writer, rt.accounts, w.address, 1000, f"d-{w.address[:8]}", 0)
             ((pages,),) = await rt.writer.execute("PRAGMA page_count")
             await rt.writer.execute(f"PRAGMA max_page_count = {pages}")
             placed = [
@@ -133,7 +134,7 @@ def test_writer_checkpoint_lets_the_wal_restart(tmp_path: Path) -> None:
         rt.start()
         await markets_priced(rt)
         try:
-            await rt.writer.credit(wallet.address, 10**6, "d", 0)
+            await credit(rt.writer, rt.accounts, wallet.address, 10**6, "d", 0)
             await place(rt, 50, "a")
             before = frames()  # the background checkpoint
             await place(rt, 10, "b")  # written after it: not yet copied
@@ -167,7 +168,7 @@ def test_flusher_bug_refuses_instead_of_hanging(
         rt.start()
         await markets_priced(rt)
         try:
-            await rt.writer.credit(wallet.address, 1000, "d", 0)
+            await credit(rt.writer, rt.accounts, wallet.address, 1000, "d", 0)
 
             def broken(*_: object) -> None:
                 raise RuntimeError("bug in the bookkeeping")

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.bets.pending import credit
 from gateway.errors import Rejection
 from gateway.http.auth import require_admin, require_admin_address, signed_wallet
 from gateway.http.openapi import openapi
@@ -154,7 +155,8 @@ async def credit_wallet(request: Request) -> Response:
     reference = data.get("reference")
     if type(reference) is not str or not _REFERENCE.fullmatch(reference):
         raise _invalid("reference", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
-    balance, replayed = await rt.writer.credit(wallet, amount, reference, int(time.time() * 1000))
+    now_ms = int(time.time() * 1000)
+    balance, replayed = await credit(rt.writer, rt.accounts, wallet, amount, reference, now_ms)
     headers = {"idempotent-replayed": "true"} if replayed else None
     return JSON(
         {"wallet": wallet, "amount": amount, "reference": reference, "balance": balance},
@@ -180,21 +182,14 @@ async def archive(request: Request) -> Response:
     path = s.data_dir / ARCHIVE_NAME
     moved = after = 0
     while True:
-        async with rt.writer.lock:
-            step, after = await rt.writer.call(archive_step, path, cutoff, after)
+        step, after = await rt.writer.run(archive_step, path, cutoff, after)
         if not step:
             break
         moved += step
     keep = {m.symbol: m.vol_window for m in s.markets}
-    async with rt.writer.lock:
-        bounds = await rt.writer.call(tick_bounds, cutoff, keep)
     ticks = 0
-    for market, below in bounds.items():
-        while True:
-            async with rt.writer.lock:
-                step = await rt.writer.call(tick_step, path, market, below, now_ms)
-            if not step:
-                break
+    for market, below in (await rt.writer.run(tick_bounds, cutoff, keep)).items():
+        while step := await rt.writer.run(tick_step, path, market, below, now_ms):
             ticks += step
     return JSON({"moved": moved, "ticks_moved": ticks, "archive": str(path), "cutoff_ms": cutoff})
 

@@ -35,7 +35,7 @@ from gateway.market.pricing import price_grid
 from gateway.market.resolution import cell_outcome
 from gateway.metrics import Metrics
 from gateway.store.markets import Settlement, insert_ticks, set_halt, settle
-from gateway.store.writer import PendingBet, Writer
+from gateway.store.writer import Writer
 
 __all__ = ["Markets"]
 
@@ -50,7 +50,7 @@ class Markets:
     def __init__(
         self,
         markets: Iterable[Market],
-        writer: Writer,
+        writer: Writer[Any],
         accounts: Accounts,
         hub: Hub,
         metrics: Metrics,
@@ -75,19 +75,6 @@ class Markets:
 
     def __iter__(self) -> Any:
         return iter(self.markets.values())
-
-    # -- admission and writer hooks -----------------------------------------------
-
-    def refused(self, bet: PendingBet) -> None:
-        r = bet.request
-        self.markets[r.market].book.release(r.wallet, r.row, r.col, r.amount, bet.payout)
-
-    def committed(self, bets: list[PendingBet]) -> None:
-        for bet in bets:
-            r = bet.request
-            self.markets[r.market].book.add_open(
-                OpenBet(bet.bet_id, r.wallet, r.row, r.col, r.amount, bet.payout)
-            )
 
     # -- ticks ----------------------------------------------------------------------
 

@@ -15,26 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import orjson
 import structlog
 
-from gateway.accounts import Accounts
-from gateway.errors import Rejection
 from gateway.metrics import Metrics
-from gateway.protocol import BetRequest, format_multiplier
-from gateway.recent import RecentBets
 from gateway.store.schema import connect_pragmas
 
-__all__ = ["PendingBet", "Writer"]
+__all__ = ["GroupOutcomes", "Queued", "Refusal", "Writer", "write_credit"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 log = structlog.get_logger("tapgate.writer")
 
@@ -58,102 +56,50 @@ SELECT 'stake:' || id, wallet, 'house', amount, 'stake', id, accepted_at
 _BATCH_IDS = "SELECT id FROM bets WHERE id BETWEEN ? AND ? AND batch_id = ?"
 
 
-class PendingBet:
-    """An admitted bet waiting for its group to commit."""
+class Refusal(enum.Enum):
+    """Why a queued bet was not stored; the layer above turns it into the client's answer."""
 
-    __slots__ = (
-        "accepted_at",
-        "batch_id",
-        "bet_id",
-        "enqueued_at",
-        "future",
-        "key",
-        "multiplier",
-        "payout",
-        "quote",
-        "request",
-    )
+    DATABASE_REFUSED = "the database refused the write"  # rolled back: nothing stored
+    NONCE_REUSED = "this wallet already used this nonce"  # an old row holds the nonce
+    WRITER_FAILED = "the writer failed"  # never written: the flusher stopped on a bug
 
-    def __init__(
-        self,
-        request: BetRequest,
-        *,
-        quote: tuple[int, float, int, float, float],
-        accepted_at: int,
-        key: str,
-        future: asyncio.Future[bytes],
-    ) -> None:
-        self.request = request
-        # (multiplier, P(win), tick seq, sigma low, sigma high): market.pricing.Quote
-        self.quote = quote
-        self.multiplier = quote[0]
-        self.payout = request.amount * quote[0] // 100
-        self.accepted_at = accepted_at
-        self.key = key
-        self.future = future
-        self.bet_id = 0
-        self.batch_id = 0
-        self.enqueued_at = 0.0
 
-    @property
-    def wallet(self) -> str:
-        return self.request.wallet
+class Queued(Protocol):
+    """What the writer needs of a queued bet: its ids, its wait, and its ``bets`` row."""
 
-    @property
-    def amount(self) -> int:
-        return self.request.amount
+    bet_id: int
+    batch_id: int
+    enqueued_at: float
 
     def row(self, receipt: bytes) -> tuple[Any, ...]:
         """The values of its ``bets`` row, in _INSERT_BETS order (batch id aside)."""
-        bet = self.request
-        return (
-            self.bet_id,
-            bet.wallet,
-            bet.nonce,
-            bet.market,
-            bet.cell_id,
-            bet.amount,
-            self.multiplier,
-            self.payout,
-            bet.min_multiplier,
-            bet.timestamp,
-            bet.signature,
-            self.accepted_at,
-            receipt.decode(),
-            self.quote[2],
-            self.quote[3],
-            self.quote[4],
-            self.quote[1],
-        )
-
-    def receipt(self, balance: int) -> bytes:
-        """The 202 body, stored with the bet so a retry gets it byte for byte."""
-        bet = self.request
-        return orjson.dumps(
-            {
-                "bet_id": str(self.bet_id),
-                "wallet": bet.wallet,
-                "market": bet.market,
-                "cell_id": bet.cell_id,
-                "amount": bet.amount,
-                "nonce": bet.nonce,
-                "timestamp": bet.timestamp,
-                "multiplier": format_multiplier(self.multiplier),
-                "potential_payout": self.payout,
-                "balance": balance,
-                "status": "accepted",
-                "accepted_at": self.accepted_at,
-            }
-        )
+        ...
 
 
-def _resolve(future: asyncio.Future[bytes], result: bytes | BaseException) -> None:
-    if future.done():  # the request that awaited it was cancelled
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+Q = TypeVar("Q", bound=Queued)
+Q_contra = TypeVar("Q_contra", bound=Queued, contravariant=True)
+
+
+class GroupOutcomes(Protocol[Q_contra]):
+    """The layer above: renders receipts before a group is written and applies each
+    bet's outcome (to balances, the replay map, the order book and the waiting request)."""
+
+    def receipts(self, group: Sequence[Q_contra], skipped: set[int]) -> list[bytes]:
+        """Each bet's stored receipt (empty for the ``skipped`` ids), in group order."""
+        ...
+
+    def committed(self, bets: Sequence[Q_contra], receipts: Sequence[bytes]) -> None:
+        """These bets are durable, with these receipts."""
+        ...
+
+    def refused(self, bet: Q_contra, refusal: Refusal) -> None:
+        """This bet was not stored."""
+        ...
+
+    def unknown(self, bets: Sequence[Q_contra]) -> None:
+        """The writer stopped during this group's write: the requests get an answer, the
+        reservations stay (the rows may be durable; the next start reads them back)."""
+        ...
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -174,7 +120,7 @@ def _transaction(conn: sqlite3.Connection, work: Callable[[], T]) -> T:
     return result
 
 
-class Writer:
+class Writer(Generic[Q]):
     """Owns the writer connection; all writes go through it, one transaction at a time."""
 
     def __init__(
@@ -182,24 +128,17 @@ class Writer:
         path: Path,
         synchronous: str,
         queue: Any,
-        accounts: Accounts,
-        recent: RecentBets,
         *,
         batch_max: int,
         batch_wait_ms: float,
         next_bet_id: int,
         next_batch_id: int,
         metrics: Metrics,
-        on_committed: Callable[[list[PendingBet]], None] = lambda bets: None,
-        on_refused: Callable[[PendingBet], None] = lambda bet: None,
     ) -> None:
-        self.on_committed = on_committed
-        self.on_refused = on_refused
+        self.outcomes: GroupOutcomes[Q] | None = None  # set once by the layer above
         self.path = path
         self.synchronous = synchronous
         self.queue = queue
-        self.accounts = accounts
-        self.recent = recent
         self.batch_max = batch_max
         self.batch_wait = batch_wait_ms / 1000.0
         self.next_bet_id = next_bet_id
@@ -213,6 +152,12 @@ class Writer:
         self._checkpoint_due = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def _outcomes(self) -> GroupOutcomes[Q]:
+        if self.outcomes is None:
+            raise RuntimeError("Writer.outcomes is not set: nothing would answer the bets")
+        return self.outcomes
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run ``fn(connection, *args)`` on the writer thread."""
@@ -236,7 +181,7 @@ class Writer:
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def submit(self, bet: PendingBet, now: float) -> bool:
+    def submit(self, bet: Q, now: float) -> bool:
         """Queue ``bet`` for the next group; False when the queue is full."""
         bet.bet_id = self.next_bet_id
         bet.enqueued_at = now
@@ -287,7 +232,7 @@ class Writer:
             # bets get 503 ("the writer is not running") until an operator restarts.
             log.exception("flusher_failed")
             for bet in self.queue.drain(len(self.queue)):
-                self._refuse(bet, Rejection("overloaded", "the writer failed", retry_after=1.0))
+                self._outcomes.refused(bet, Refusal.WRITER_FAILED)
             raise
 
     async def _flush_forever(self) -> None:
@@ -321,15 +266,15 @@ class Writer:
                 try:
                     await self._commit_bets(batch)
                 except BaseException:
-                    for bet in batch:  # whatever the outcome, nobody waits for ever
-                        _resolve(bet.future, Rejection("overloaded", "the writer failed"))
+                    self._outcomes.unknown(batch)  # whatever happened, nobody waits for ever
                     raise
 
-    async def _commit_bets(self, batch: list[PendingBet]) -> None:
+    async def _commit_bets(self, batch: list[Q]) -> None:
+        outcomes = self._outcomes
         batch_id = self.next_batch_id
         self.next_batch_id += 1
         started = time.perf_counter()
-        receipts = self._receipts(batch, skipped=set())
+        receipts = outcomes.receipts(batch, set())
         rows = orjson.dumps([b.row(r) for b, r in zip(batch, receipts, strict=True)])
         ids = (batch[0].bet_id, batch[-1].bet_id, len(batch))
         try:
@@ -339,73 +284,48 @@ class Writer:
             self.metrics.commit_failures.inc()
             log.error("batch_failed", batch_id=batch_id, size=len(batch), error=self.last_error)
             for bet in batch:
-                self._refuse(
-                    bet,
-                    Rejection("overloaded", "the database refused the write", retry_after=1.0),
-                )
+                outcomes.refused(bet, Refusal.DATABASE_REFUSED)
             return
         self.last_error = None
         if skipped:
-            receipts = self._receipts(batch, skipped)
-        committed = []
+            receipts = outcomes.receipts(batch, skipped)
+        committed, kept = [], []
         for bet, receipt in zip(batch, receipts, strict=True):
             if bet.bet_id in skipped:
-                self._refuse(bet, Rejection("nonce_reused", "this wallet already used this nonce"))
+                outcomes.refused(bet, Refusal.NONCE_REUSED)
                 continue
-            self.accounts.settle_debit(bet.wallet, bet.amount)
-            self.recent.committed(bet.key, receipt, bet.request.timestamp)
             bet.batch_id = batch_id
             committed.append(bet)
-            _resolve(bet.future, receipt)
-        self.on_committed(committed)
+            kept.append(receipt)
+        outcomes.committed(committed, kept)
         self.metrics.batch_size.observe(len(batch))
         self.metrics.flush_seconds.observe(time.perf_counter() - started)
 
-    def _receipts(self, batch: list[PendingBet], skipped: set[int]) -> list[bytes]:
-        """Each bet's receipt, with the wallet's committed balance right after its debit."""
-        running: dict[str, int] = {}
-        out = []
-        for bet in batch:
-            if bet.bet_id in skipped:
-                out.append(b"")
-                continue
-            balance = running.get(bet.wallet)
-            if balance is None:
-                balance = self.accounts.balance(bet.wallet)
-            balance -= bet.amount
-            running[bet.wallet] = balance
-            out.append(bet.receipt(balance))
-        return out
-
-    def _fixed_receipts(
-        self, batch: list[PendingBet]
-    ) -> Callable[[set[int]], list[tuple[str, int]]]:
+    def _fixed_receipts(self, batch: list[Q]) -> Callable[[set[int]], list[tuple[str, int]]]:
         """For the writer thread: receipts without the skipped bets' debits (a rare path;
         committed balances do not move while the writer's call is in progress)."""
+        outcomes = self._outcomes
 
         def rebuild(skipped: set[int]) -> list[tuple[str, int]]:
-            receipts = self._receipts(batch, skipped)
+            receipts = outcomes.receipts(batch, skipped)
             return [(r.decode(), b.bet_id) for b, r in zip(batch, receipts, strict=True) if r]
 
         return rebuild
 
-    def _refuse(self, bet: PendingBet, rejection: Rejection) -> None:
-        self.accounts.release(bet.wallet, bet.amount)
-        self.on_refused(bet)
-        self.recent.forget(bet.key)
-        _resolve(bet.future, rejection)
-
     # -- other writes -------------------------------------------------------------
 
-    async def credit(
-        self, wallet: str, amount: int, reference: str, now_ms: int
-    ) -> tuple[int, bool]:
-        """Credit a deposit once per reference; return (balance, replayed)."""
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` on the writer thread, between groups."""
         async with self.lock:
-            replayed = await self.call(_write_credit, wallet, amount, reference, now_ms)
-            if replayed:
-                return self.accounts.balance(wallet), True
-            return self.accounts.credit(wallet, amount), False
+            return await self.call(fn, *args)
+
+    async def run_then(
+        self, fn: Callable[..., T], args: tuple[Any, ...], then: Callable[[T], R]
+    ) -> R:
+        """``fn(connection, *args)`` between groups, and ``then(result)`` on the event loop
+        before the next group: no group sees the database changed and the memory not yet."""
+        async with self.lock:
+            return then(await self.call(fn, *args))
 
     async def transaction(self, work: Callable[..., T], *args: Any) -> T:
         """Run ``work(connection, *args)`` inside one write transaction, after any group."""
@@ -453,20 +373,16 @@ def _checkpoint(conn: sqlite3.Connection) -> None:
         log.warning("writer_checkpoint_failed", error=str(exc))
 
 
-def _write_credit(
+def write_credit(
     conn: sqlite3.Connection, wallet: str, amount: int, reference: str, now_ms: int
-) -> bool:
-    """Credit a deposit; True when the reference was already credited identically."""
+) -> bool | None:
+    """Credit a deposit; True when the reference was already credited identically, None
+    when it was used for another wallet or amount (nothing written)."""
     found = conn.execute(
         "SELECT wallet, amount FROM deposits WHERE reference = ?", (reference,)
     ).fetchone()
     if found is not None:
-        if tuple(found) != (wallet, amount):
-            raise Rejection(
-                "reference_conflict",
-                "this reference was already used for another wallet or amount",
-            )
-        return True
+        return True if tuple(found) == (wallet, amount) else None
     txn = f"deposit:{reference}"
 
     def work() -> None:

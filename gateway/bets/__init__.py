@@ -1,0 +1,1 @@
+"""The bet domain: admission, balances, the replay map, and applying commit outcomes."""
