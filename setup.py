@@ -6,8 +6,11 @@ compiler first and says how to get one, so a missing toolchain is never silent.
 """
 
 import os
+import pathlib
+import shutil
 
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
 
 NO_EXTENSIONS = os.environ.get("TAPGATE_NO_EXTENSIONS", "") not in ("", "0")
 
@@ -29,4 +32,19 @@ def extensions() -> list[Extension]:
     return cythonize(modules, language_level=3, quiet=True)
 
 
-setup(ext_modules=extensions())
+class FreshBuildPy(build_py):
+    """Copy the Python sources into a build/lib emptied of earlier builds' copies.
+
+    setuptools reuses build/lib, so a module moved or deleted since the last build in this
+    checkout would still ship in the wheel (it did: gateway/admission.py after it moved to
+    gateway/bets/). The compiled fastpath modules in build/lib are kept.
+    """
+
+    def run(self) -> None:
+        shutil.rmtree(os.path.join(self.build_lib, "gateway"), ignore_errors=True)
+        for stale in pathlib.Path(self.build_lib, "fastpath").glob("*.py"):
+            stale.unlink()
+        super().run()
+
+
+setup(ext_modules=extensions(), cmdclass={"build_py": FreshBuildPy})

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway import protocol  # noqa: E402
-from gateway.client import Wallet, bet_body  # noqa: E402
+from gateway.client.wallet import Wallet, bet_body  # noqa: E402
 
 _SETUP = """
 from Cython.Build import cythonize

@@ -14,7 +14,7 @@ import orjson
 import pytest
 
 from gateway.bets.pending import PendingBet, credit
-from gateway.client import Wallet, bet_body
+from gateway.client.wallet import Wallet, bet_body
 from gateway.config import Settings
 from gateway.market.pricing import Quote
 from gateway.protocol import BetRequest, parse_bet, verify

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 
 __all__ = ["Accounts"]
 
@@ -45,7 +45,7 @@ class Accounts:
         """Hold ``amount`` for a bet in flight, or refuse with ``insufficient_funds``."""
         entry = self._wallets.get(wallet)
         if entry is None or entry.balance - entry.reserved < amount:
-            raise Rejection("insufficient_funds", "wallet balance is below the bet amount")
+            raise Rejection(ErrorCode.INSUFFICIENT_FUNDS, "wallet balance is below the bet amount")
         entry.reserved += amount
 
     def release(self, wallet: str, amount: int) -> None:

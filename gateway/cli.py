@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -18,7 +16,7 @@ import orjson
 from gateway import __version__
 
 if TYPE_CHECKING:
-    from gateway.client import Wallet
+    from gateway.client.wallet import Wallet
     from gateway.config import Settings
 
 __all__ = ["EXIT_KEY", "EXIT_REFUSED", "EXIT_UNREACHABLE", "EXIT_USAGE", "main"]
@@ -41,7 +39,7 @@ class CliError(Exception):
 
 
 def _load_key(path_text: str) -> Wallet:
-    from gateway.client import KeyFileError, Wallet
+    from gateway.client.wallet import KeyFileError, Wallet
 
     path = Path(path_text)
     try:
@@ -57,112 +55,13 @@ def _load_key(path_text: str) -> Wallet:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import warnings
+    from gateway.server.serve import serve
 
-    import structlog
-    import uvicorn
-
-    # uvicorn's legacy websockets protocol is deprecated in favour of websockets-sansio; the
-    # stream's denial responses (HTTP 403/429/503 on the handshake) are tested on the legacy
-    # one, and the move belongs with the stream's next protocol version (docs/OPERATIONS.md).
-    # Until then the warning is said there once, not on every start.
-    warnings.filterwarnings(
-        "ignore", message="The `websockets` implementation is deprecated", module="uvicorn"
-    )
-
-    from gateway.app import create_app
-    from gateway.config import ConfigError, Settings, unknown_settings
-    from gateway.lockfile import DataDirLocked, hold_lock
-    from gateway.telemetry import configure_logging
-
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"tapgate: configuration error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        hold_lock(settings.lock_path)
-    except DataDirLocked as exc:
-        print(f"tapgate: {exc}", file=sys.stderr)
-        return 1
-    configure_logging(settings.log_level)
-    log = structlog.get_logger("tapgate.server")
-    for name, guess in unknown_settings(os.environ):
-        log.warning("unknown_setting", variable=name, did_you_mean=guess)
-    # The writer (and verifier) threads hand the GIL back and forth with the event loop a
-    # few times per group; a shorter switch interval bounds each wait (ADR 3).
-    sys.setswitchinterval(settings.switch_interval_ms / 1000)
-    from gateway.http.deadline import with_request_deadline
-
-    tls: dict[str, str] = {}
-    if settings.tls_certfile is not None and settings.tls_keyfile is not None:
-        tls = {"ssl_certfile": str(settings.tls_certfile), "ssl_keyfile": str(settings.tls_keyfile)}
-    config = uvicorn.Config(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http=with_request_deadline(settings.request_timeout_s),
-        timeout_keep_alive=settings.keepalive_s,
-        limit_concurrency=settings.limit_concurrency,
-        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and rewrite the
-        # client address; tapgate trusts only TAPGATE_TRUSTED_PROXIES (http/client_address.py)
-        proxy_headers=False,
-        h11_max_incomplete_event_size=16 * 1024,
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        log_level="warning",
-        timeout_graceful_shutdown=30,
-        backlog=4096,
-        ws="websockets",
-        ws_max_size=4096,  # the stream takes only small subscribe messages
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-        **tls,  # type: ignore[arg-type]
-    )
-    server = _server_class()(config)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        # uvicorn has shut down gracefully by now (the writer drained, "stopped" logged) and
-        # re-raises the captured SIGINT for the caller: a Ctrl-C, not an error
-        return 130
-    return 0 if server.started else 1
-
-
-def _server_class() -> type:
-    import structlog
-    import uvicorn
-
-    from gateway.sdnotify import Notifier
-
-    class NotifyingServer(uvicorn.Server):
-        """uvicorn's server, telling systemd READY=1 once the sockets listen."""
-
-        notifier = Notifier()
-        watchdog: asyncio.Task[None] | None = None
-
-        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-            await super().startup(sockets)
-            if self.started:
-                scheme = "https" if self.config.is_ssl else "http"
-                url = f"{scheme}://{self.config.host}:{self.config.port}"
-                structlog.get_logger("tapgate.server").info("listening", url=url)
-                self.notifier.notify("READY=1")
-                self.watchdog = asyncio.get_running_loop().create_task(self.notifier.watchdog())
-
-        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            self.notifier.notify("STOPPING=1")
-            if self.watchdog is not None:
-                self.watchdog.cancel()
-            await super().shutdown(sockets)
-
-    return NotifyingServer
+    return serve(args.host, args.port)
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from gateway.client import Wallet
+    from gateway.client.wallet import Wallet
 
     wallet = Wallet.generate()
     path = Path(args.out)
@@ -197,7 +96,7 @@ def _print_response(response: httpx.Response, args: argparse.Namespace) -> int:
 def _print(body: object, args: argparse.Namespace) -> None:
     """A table on a terminal, else JSON; ``--json``/``--table`` choose."""
     if args.output == "table" or (args.output is None and sys.stdout.isatty()):
-        from gateway.render import render
+        from gateway.client.render import render
 
         print(render(body))
     else:
@@ -225,7 +124,7 @@ def _credit(args: argparse.Namespace) -> int:
 
 
 def _bet(args: argparse.Namespace) -> int:
-    from gateway.client import bet_body, post_bet
+    from gateway.client.wallet import bet_body, post_bet
 
     wallet = _load_key(args.key)
     body = bet_body(
@@ -294,7 +193,7 @@ def _market(args: argparse.Namespace) -> int:
 
 def _feed(args: argparse.Namespace) -> int:
     """Post ``<price> [<ts_ms>]`` lines from stdin as signed ticks (an exchange adapter's end)."""
-    from gateway.feeder import Feeder
+    from gateway.client.feeder import Feeder
 
     feeder = Feeder(args.url, args.market, _load_key(args.key))
     failures = 0
@@ -322,7 +221,7 @@ def _feed(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from gateway.client import read_headers
+    from gateway.client.wallet import read_headers
 
     wallet = _load_key(args.key)
     target = f"/api/wallets/{wallet.address}"
@@ -350,7 +249,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _smoke(args: argparse.Namespace) -> int:
-    from gateway.ops.smoke import smoke
+    from gateway.client.smoke import smoke
 
     result = smoke(args.url, args.market, args.timeout)
     if result.ok:

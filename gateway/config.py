@@ -11,8 +11,9 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from gateway.errors import ConfigError
 from gateway.market.config import MarketConfig, market_configs
@@ -32,6 +33,7 @@ _READ_ELSEWHERE = frozenset(
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _MARKET_RE = re.compile(r"^[A-Z0-9]{1,12}-[A-Z0-9]{1,12}$")
+_ADMIN_ALLOW = "127.0.0.0/8,::1"  # loopback only
 
 
 def _networks(name: str, raw: str) -> tuple[Network, ...]:
@@ -80,6 +82,16 @@ class _Reader:
             raise ConfigError(f"{name}: {value} is outside {low}..{high}")
         return value
 
+    def typed(self, name: str, default: Any, low: float | None, high: float | None) -> Any:
+        """The value of ``name`` as the type of ``default`` (bool, int or float)."""
+        if isinstance(default, bool):
+            return self.flag(name, default)
+        if low is None or high is None:
+            raise TypeError(f"{name}: a numeric setting() needs its bounds")
+        if isinstance(default, int):
+            return self.integer(name, default, int(low), int(high))
+        return self.number(name, default, low, high)
+
     def flag(self, name: str, default: bool) -> bool:
         raw = self.env.get(name)
         if raw is None or raw.strip() == "":
@@ -92,51 +104,58 @@ class _Reader:
         raise ConfigError(f"{name}: {raw!r} is not a boolean (1/0, true/false)")
 
 
+def setting(default: Any, low: float | None = None, high: float | None = None) -> Any:
+    """A setting read from ``TAPGATE_<NAME>``: its default and, for numbers, its bounds.
+    The default is written here once; ``from_env`` reads the rest from the annotations."""
+    return field(default=default, metadata={"env": True, "bounds": (low, high)})
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Everything the gateway reads from its environment."""
+    """Everything the gateway reads from its environment (``TAPGATE_`` + the field's name
+    in capitals; the fields without ``setting()`` have their own parsing in ``from_env``)."""
 
     data_dir: Path = Path("var")
     markets: tuple[MarketConfig, ...] = (MarketConfig("BTC-USD"), MarketConfig("ETH-USD"))
-    receive_window_ms: int = 5000
-    future_skew_ms: int = 1000
-    address_rate: float = 100.0
-    address_burst: float = 200.0
-    wallet_rate: float = 10.0
-    wallet_burst: float = 20.0
-    read_rate: float = 50.0
-    read_burst: float = 100.0
-    admin_rate: float = 20.0
-    admin_burst: float = 40.0
-    bucket_max_keys: int = 100_000
-    batch_max: int = 256
-    batch_wait_ms: float = 2.0
-    queue_capacity: int = 8192
+    receive_window_ms: int = setting(5000, 100, 600_000)
+    future_skew_ms: int = setting(1000, 0, 60_000)
+    address_rate: float = setting(100.0, 0.01, 1e7)
+    address_burst: float = setting(200.0, 1.0, 1e7)
+    wallet_rate: float = setting(10.0, 0.01, 1e7)
+    wallet_burst: float = setting(20.0, 1.0, 1e7)
+    read_rate: float = setting(50.0, 0.01, 1e7)
+    read_burst: float = setting(100.0, 1.0, 1e7)
+    admin_rate: float = setting(20.0, 0.01, 1e7)
+    admin_burst: float = setting(40.0, 1.0, 1e7)
+    bucket_max_keys: int = setting(100_000, 1, 100_000_000)
+    batch_max: int = setting(256, 1, 100_000)
+    batch_wait_ms: float = setting(2.0, 0.0, 10_000.0)
+    queue_capacity: int = setting(8192, 1, 10_000_000)
     synchronous: str = "FULL"
-    checkpoint_interval_s: float = 1.0
+    checkpoint_interval_s: float = setting(1.0, 0.05, 3600.0)
     trusted_proxies: tuple[Network, ...] = ()
     admin_allow: tuple[Network, ...] = field(
-        default_factory=lambda: _networks("TAPGATE_ADMIN_ALLOW", "127.0.0.0/8,::1")
+        default_factory=lambda: _networks("TAPGATE_ADMIN_ALLOW", _ADMIN_ALLOW)
     )
     admin_token: str | None = None
-    require_extensions: bool = False
+    require_extensions: bool = setting(False)
     log_level: str = "info"
-    bench_verify_only: bool = False
-    verify_thread: bool = False
-    switch_interval_ms: float = 1.0
-    feed_rate: float = 100.0
-    feed_burst: float = 200.0
-    stream_rate: float = 2.0
-    stream_burst: float = 10.0
-    resolve_interval_ms: int = 100
-    settle_batch: int = 100
-    stream_buffer: int = 256
-    stream_max_connections: int = 1000
+    bench_verify_only: bool = setting(False)
+    verify_thread: bool = setting(False)
+    switch_interval_ms: float = setting(1.0, 0.1, 100.0)
+    feed_rate: float = setting(100.0, 0.01, 1e7)
+    feed_burst: float = setting(200.0, 1.0, 1e7)
+    stream_rate: float = setting(2.0, 0.01, 1e7)
+    stream_burst: float = setting(10.0, 1.0, 1e7)
+    resolve_interval_ms: int = setting(100, 5, 60_000)
+    settle_batch: int = setting(100, 1, 1000)
+    stream_buffer: int = setting(256, 1, 100_000)
+    stream_max_connections: int = setting(1000, 1, 1_000_000)
     cors_origins: tuple[str, ...] = ()
-    gc_freeze: bool = True
-    request_timeout_s: float = 10.0
-    keepalive_s: int = 5
-    limit_concurrency: int = 4096
+    gc_freeze: bool = setting(True)
+    request_timeout_s: float = setting(10.0, 0.1, 600.0)
+    keepalive_s: int = setting(5, 1, 600)
+    limit_concurrency: int = setting(4096, 1, 1_000_000)
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
 
@@ -156,64 +175,41 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``env`` (default: ``os.environ``); raise ConfigError if invalid."""
         r = _Reader(os.environ if env is None else env)
-        markets = tuple(m.strip() for m in r.text("TAPGATE_MARKETS", "BTC-USD,ETH-USD").split(","))
+        d = cls()
+        symbols = r.text("TAPGATE_MARKETS", ",".join(d.symbols))
+        markets = tuple(m.strip() for m in symbols.split(","))
         for market in markets:
             if not _MARKET_RE.match(market):
                 raise ConfigError(f"TAPGATE_MARKETS: {market!r} is not a symbol like BTC-USD")
         if len(set(markets)) != len(markets):
             raise ConfigError("TAPGATE_MARKETS: a market is listed twice")
-        synchronous = r.text("TAPGATE_SYNCHRONOUS", "FULL").upper()
+        synchronous = r.text("TAPGATE_SYNCHRONOUS", d.synchronous).upper()
         if synchronous not in ("FULL", "NORMAL"):
             raise ConfigError(f"TAPGATE_SYNCHRONOUS: {synchronous!r} is not FULL or NORMAL")
-        log_level = r.text("TAPGATE_LOG_LEVEL", "info").lower()
+        log_level = r.text("TAPGATE_LOG_LEVEL", d.log_level).lower()
         if log_level not in ("debug", "info", "warning", "error"):
             raise ConfigError(f"TAPGATE_LOG_LEVEL: {log_level!r} is not debug/info/warning/error")
-        return cls(
-            data_dir=Path(r.text("TAPGATE_DATA_DIR", "var")),
+        values: dict[str, Any] = {
+            f.name: r.typed(f"TAPGATE_{f.name.upper()}", f.default, *f.metadata["bounds"])
+            for f in fields(cls)
+            if f.metadata.get("env")
+        }
+        values.update(
+            data_dir=Path(r.text("TAPGATE_DATA_DIR", str(d.data_dir))),
             markets=market_configs(r.env, markets),
-            receive_window_ms=r.integer("TAPGATE_RECEIVE_WINDOW_MS", 5000, 100, 600_000),
-            future_skew_ms=r.integer("TAPGATE_FUTURE_SKEW_MS", 1000, 0, 60_000),
-            address_rate=r.number("TAPGATE_ADDRESS_RATE", 100.0, 0.01, 1e7),
-            address_burst=r.number("TAPGATE_ADDRESS_BURST", 200.0, 1.0, 1e7),
-            wallet_rate=r.number("TAPGATE_WALLET_RATE", 10.0, 0.01, 1e7),
-            wallet_burst=r.number("TAPGATE_WALLET_BURST", 20.0, 1.0, 1e7),
-            read_rate=r.number("TAPGATE_READ_RATE", 50.0, 0.01, 1e7),
-            read_burst=r.number("TAPGATE_READ_BURST", 100.0, 1.0, 1e7),
-            admin_rate=r.number("TAPGATE_ADMIN_RATE", 20.0, 0.01, 1e7),
-            admin_burst=r.number("TAPGATE_ADMIN_BURST", 40.0, 1.0, 1e7),
-            bucket_max_keys=r.integer("TAPGATE_BUCKET_MAX_KEYS", 100_000, 1, 100_000_000),
-            batch_max=r.integer("TAPGATE_BATCH_MAX", 256, 1, 100_000),
-            batch_wait_ms=r.number("TAPGATE_BATCH_WAIT_MS", 2.0, 0.0, 10_000.0),
-            queue_capacity=r.integer("TAPGATE_QUEUE_CAPACITY", 8192, 1, 10_000_000),
             synchronous=synchronous,
-            checkpoint_interval_s=r.number("TAPGATE_CHECKPOINT_INTERVAL_S", 1.0, 0.05, 3600.0),
             trusted_proxies=_networks(
                 "TAPGATE_TRUSTED_PROXIES", r.text("TAPGATE_TRUSTED_PROXIES", "")
             ),
             admin_allow=_networks(
-                "TAPGATE_ADMIN_ALLOW", r.text("TAPGATE_ADMIN_ALLOW", "127.0.0.0/8,::1")
+                "TAPGATE_ADMIN_ALLOW", r.text("TAPGATE_ADMIN_ALLOW", _ADMIN_ALLOW)
             ),
             admin_token=_admin_token(r),
-            require_extensions=r.flag("TAPGATE_REQUIRE_EXTENSIONS", False),
             log_level=log_level,
-            bench_verify_only=r.flag("TAPGATE_BENCH_VERIFY_ONLY", False),
-            verify_thread=r.flag("TAPGATE_VERIFY_THREAD", False),
-            switch_interval_ms=r.number("TAPGATE_SWITCH_INTERVAL_MS", 1.0, 0.1, 100.0),
-            feed_rate=r.number("TAPGATE_FEED_RATE", 100.0, 0.01, 1e7),
-            feed_burst=r.number("TAPGATE_FEED_BURST", 200.0, 1.0, 1e7),
-            stream_rate=r.number("TAPGATE_STREAM_RATE", 2.0, 0.01, 1e7),
-            stream_burst=r.number("TAPGATE_STREAM_BURST", 10.0, 1.0, 1e7),
-            resolve_interval_ms=r.integer("TAPGATE_RESOLVE_INTERVAL_MS", 100, 5, 60_000),
-            settle_batch=r.integer("TAPGATE_SETTLE_BATCH", 100, 1, 1000),
-            stream_buffer=r.integer("TAPGATE_STREAM_BUFFER", 256, 1, 100_000),
-            stream_max_connections=r.integer("TAPGATE_STREAM_MAX_CONNECTIONS", 1000, 1, 1_000_000),
             cors_origins=_origins(r.text("TAPGATE_CORS_ORIGINS", "")),
-            gc_freeze=r.flag("TAPGATE_GC_FREEZE", True),
-            request_timeout_s=r.number("TAPGATE_REQUEST_TIMEOUT_S", 10.0, 0.1, 600.0),
-            keepalive_s=r.integer("TAPGATE_KEEPALIVE_S", 5, 1, 600),
-            limit_concurrency=r.integer("TAPGATE_LIMIT_CONCURRENCY", 4096, 1, 1_000_000),
             **_tls(r),
         )
+        return cls(**values)
 
 
 def _tls(r: _Reader) -> dict[str, Path | None]:

@@ -15,7 +15,7 @@ import orjson
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 
 __all__ = [
     "MAX_AMOUNT",
@@ -28,6 +28,7 @@ __all__ = [
     "parse_bet",
     "payout",
     "read_message",
+    "tick_message",
     "verify",
 ]
 
@@ -78,6 +79,11 @@ class BetRequest:
         return None if self.min_multiplier is None else parse_multiplier(self.min_multiplier)
 
 
+def tick_message(market: str, seq: int, price: int, ts_ms: int) -> bytes:
+    """The canonical bytes the oracle signs for one tick."""
+    return f"tapgate:tick:v1\n{market}\n{seq}\n{price}\n{ts_ms}".encode()
+
+
 def payout(amount: int, hundredths: int) -> int:
     """What a won bet pays: the stake times the multiplier, rounded down to a minor unit."""
     return amount * hundredths // 100
@@ -118,7 +124,7 @@ def read_message(method: str, target: str, timestamp: int) -> bytes:
 
 
 def _invalid(field: str, message: str) -> Rejection:
-    return Rejection("invalid_field", f"{field}: {message}", field=field)
+    return Rejection(ErrorCode.INVALID_FIELD, f"{field}: {message}", field=field)
 
 
 def _decode(body: bytes) -> object:
@@ -132,7 +138,7 @@ def _decode(body: bytes) -> object:
             body, parse_constant=_refuse_constant, object_pairs_hook=dict, parse_float=float
         )
     except (ValueError, RecursionError) as exc:
-        raise Rejection("malformed_json", "body is not valid JSON") from exc
+        raise Rejection(ErrorCode.MALFORMED_JSON, "body is not valid JSON") from exc
 
 
 def _refuse_constant(name: str) -> object:
@@ -163,7 +169,7 @@ def parse_bet(body: bytes, markets: Collection[str]) -> BetRequest:
     """Parse and validate a bet body; raise Rejection (400 or 422 codes) when it is not one."""
     data = _decode(body)
     if type(data) is not dict:
-        raise Rejection("malformed_json", "body must be a JSON object")
+        raise Rejection(ErrorCode.MALFORMED_JSON, "body must be a JSON object")
     for key in data:
         if key not in _FIELDS:
             raise _invalid(str(key)[:64], "unknown field")
@@ -200,7 +206,7 @@ def check_window(timestamp: int, now_ms: int, window_ms: int, future_ms: int) ->
     """Refuse a timestamp more than ``window_ms`` old or ``future_ms`` ahead of ``now_ms``."""
     if now_ms - timestamp > window_ms or timestamp - now_ms > future_ms:
         raise Rejection(
-            "timestamp_out_of_window",
+            ErrorCode.TIMESTAMP_OUT_OF_WINDOW,
             f"timestamp must be within {window_ms} ms before and {future_ms} ms after "
             f"the server clock ({now_ms})",
         )
@@ -211,4 +217,4 @@ def verify(wallet_hex: str, message: bytes, signature_hex: str) -> None:
     try:
         crypto_sign_open(bytes.fromhex(signature_hex) + message, bytes.fromhex(wallet_hex))
     except (BadSignatureError, ValueError) as exc:
-        raise Rejection("invalid_signature", "signature does not verify") from exc
+        raise Rejection(ErrorCode.INVALID_SIGNATURE, "signature does not verify") from exc

@@ -15,37 +15,27 @@ import aiosqlite
 import structlog
 
 import fastpath
-from fastpath import BatchQueue, TokenBuckets
+from fastpath import BatchQueue
 from gateway.accounts import Accounts
-from gateway.admission import Admission
+from gateway.bets.admission import Admission
 from gateway.bets.pending import CommitOutcomes, PendingBet
+from gateway.bets.recent import RecentBets
+from gateway.bets.verifier import BatchVerifier
 from gateway.config import Settings
-from gateway.http.auth import Limiter
+from gateway.limits import Limiter
 from gateway.market.book import OpenBet
 from gateway.market.hub import Hub
 from gateway.market.market import Market
 from gateway.market.service import Markets, market_from_history
 from gateway.metrics import Metrics
 from gateway.ops.runs import last_runs
-from gateway.recent import RecentBets
 from gateway.store.database import open_checkpointer, open_reader, prepare
 from gateway.store.reader import Reader
 from gateway.store.writer import Writer
-from gateway.verifier import BatchVerifier
 
 __all__ = ["Runtime", "open_runtime"]
 
 log = structlog.get_logger("tapgate.runtime")
-
-
-def _limiter(
-    name: str, rate: float, burst: float, wallet_rate: float, wallet_burst: float, max_keys: int
-) -> Limiter:
-    return Limiter(
-        name,
-        TokenBuckets(rate, burst, max_keys),
-        TokenBuckets(wallet_rate, wallet_burst, max_keys),
-    )
 
 
 @dataclass
@@ -239,7 +229,7 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
     metrics.wal_bytes.set_function(lambda: _size(wal))
     metrics.fastpath.labels(fastpath.IMPLEMENTATION).set(1)
     s = settings
-    bet_limits = _limiter(
+    bet_limits = Limiter.of(
         "bets", s.address_rate, s.address_burst, s.wallet_rate, s.wallet_burst, s.bucket_max_keys
     )
     verifier = BatchVerifier(fastpath.verify_batch, loop) if settings.verify_thread else None
@@ -263,20 +253,20 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         reader=reader,
         admission=admission,
         bet_limits=bet_limits,
-        read_limits=_limiter(
+        read_limits=Limiter.of(
             "reads", s.read_rate, s.read_burst, s.read_rate, s.read_burst, s.bucket_max_keys
         ),
-        admin_limits=_limiter(
+        admin_limits=Limiter.of(
             "admin", s.admin_rate, s.admin_burst, s.admin_rate, s.admin_burst, s.bucket_max_keys
         ),
         connections=(reader_conn, checkpoint_conn),
         metrics=metrics,
         markets=markets,
         hub=hub,
-        feed_limits=_limiter(
+        feed_limits=Limiter.of(
             "feed", s.feed_rate, s.feed_burst, s.feed_rate, s.feed_burst, s.bucket_max_keys
         ),
-        stream_limits=_limiter(
+        stream_limits=Limiter.of(
             "stream",
             s.stream_rate,
             s.stream_burst,

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from gateway.client import Wallet, bet_body
+from gateway.client.wallet import Wallet, bet_body
 from gateway.config import Settings
 from gateway.runtime import Runtime
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import orjson
 
-from gateway.client import Wallet
+from gateway.client.wallet import Wallet
 from gateway.store.invariants import ledger_violations
 from tests.gatewayproc import GatewayProcess, signed
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 
 from gateway.accounts import Accounts
+from gateway.bets.recent import RecentBets
 from gateway.config import Settings
 from gateway.errors import Rejection
 from gateway.http.client_address import client_address, rate_key
-from gateway.recent import RecentBets
 
 
 def test_reservations_never_overspend() -> None:

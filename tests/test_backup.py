@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import Wallet
+from gateway.client.wallet import Wallet
 from gateway.lockfile import DataDirLocked, hold_lock
 from gateway.ops.backup import BackupError, backup, restore
 from gateway.store.invariants import ledger_violations

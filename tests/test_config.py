@@ -100,3 +100,18 @@ def test_unknown_settings_are_named_with_the_closest_known_one() -> None:
         ("TAPGATE_MARKET_HOUSE_EDGE_BP", "TAPGATE_MARKET_HOUSE_EDGE_BPS"),
         ("TAPGATE_SOMETHING_ELSE", None),
     ]
+
+
+def test_every_setting_is_documented() -> None:
+    """Each variable the settings read is in tapgate.env.example or OPERATIONS.md (per-market
+    overrides as the TAPGATE_MARKET_<SYMBOL>_<NAME> pattern)."""
+    from gateway.config import _Recording
+
+    recording = _Recording({})
+    Settings.from_env(recording)
+    root = Path(__file__).resolve().parent.parent
+    docs = (root / "systemd" / "tapgate.env.example").read_text()
+    docs += (root / "docs" / "OPERATIONS.md").read_text()
+    general = {n for n in recording.seen if "_BTC_USD_" not in n and "_ETH_USD_" not in n}
+    assert len(general) > 60
+    assert sorted(n for n in general if n not in docs) == []

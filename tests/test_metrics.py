@@ -8,10 +8,10 @@ import orjson
 from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
-from gateway.client import Wallet, bet_body
+from gateway.client.wallet import Wallet, bet_body
 from gateway.config import Settings
 from gateway.metrics import Metrics
+from gateway.server.app import create_app
 from tests.gatewayproc import IN_PROCESS, TEST_MARKET_ENV, client_markets_priced, open_cell
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 from starlette.testclient import TestClient
 
-from gateway.app import create_app
-from gateway.client import Wallet, bet_body
+from gateway.client.wallet import Wallet, bet_body
 from gateway.config import Settings
 from gateway.ops.check import run_check
+from gateway.server.app import create_app
 from tests.gatewayproc import IN_PROCESS, TEST_MARKET_ENV, client_markets_priced, open_cell, tapgate
 
 TOKEN = "t" * 20

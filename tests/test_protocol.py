@@ -3,7 +3,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway.client import Wallet, bet_body
+from gateway.client.wallet import Wallet, bet_body
 from gateway.errors import Rejection
 from gateway.protocol import bet_message, check_window, parse_bet, read_message, verify
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.render import render
+from gateway.client.render import render
 
 
 def _cell(row: int, col: int, multiplier: str) -> dict[str, Any]:

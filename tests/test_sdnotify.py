@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from gateway.sdnotify import Notifier
+from gateway.server.sdnotify import Notifier
 from tests.gatewayproc import GatewayProcess
 
 

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from gateway.bets.pending import credit
-from gateway.client import Wallet, bet_body
+from gateway.client.wallet import Wallet, bet_body
 from gateway.config import Settings
 from gateway.errors import Rejection
 from gateway.protocol import parse_bet

@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 
 from gateway.accounts import Accounts
-from gateway.errors import Rejection
+from gateway.bets.recent import RecentBets
+from gateway.errors import ErrorCode, Rejection
 from gateway.market.book import OpenBet
 from gateway.market.market import Market
 from gateway.market.pricing import Quote
 from gateway.protocol import BetRequest, format_multiplier, payout
-from gateway.recent import RecentBets
 from gateway.store.writer import Refusal, Writer, write_credit
 
 __all__ = ["CommitOutcomes", "PendingBet", "credit"]
@@ -109,8 +109,8 @@ class PendingBet:
 def rejection(refusal: Refusal) -> Rejection:
     """What the client hears for a refusal at commit time (a new exception per request)."""
     if refusal is Refusal.NONCE_REUSED:
-        return Rejection("nonce_reused", refusal.value)
-    return Rejection("overloaded", refusal.value, retry_after=1.0)
+        return Rejection(ErrorCode.NONCE_REUSED, refusal.value)
+    return Rejection(ErrorCode.OVERLOADED, refusal.value, retry_after=1.0)
 
 
 def _answer(future: asyncio.Future[bytes], result: bytes | BaseException) -> None:
@@ -184,7 +184,7 @@ async def credit(
     def apply(replayed: bool | None) -> tuple[int, bool]:
         if replayed is None:
             raise Rejection(
-                "reference_conflict",
+                ErrorCode.REFERENCE_CONFLICT,
                 "this reference was already used for another wallet or amount",
             )
         if replayed:

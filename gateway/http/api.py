@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.bets.pending import credit
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 from gateway.http.auth import require_admin, require_admin_address, signed_wallet
 from gateway.http.openapi import openapi
 from gateway.http.responses import JSON, json_body
@@ -42,7 +42,7 @@ def _reader_wallet(request: Request) -> tuple[Runtime, str]:
 
 
 def _not_found() -> Rejection:
-    return Rejection("not_found", "no such resource")
+    return Rejection(ErrorCode.NOT_FOUND, "no such resource")
 
 
 async def healthz(request: Request) -> Response:
@@ -106,7 +106,7 @@ async def get_wallet(request: Request) -> Response:
 
 
 def _invalid(field: str, message: str) -> Rejection:
-    return Rejection("invalid_field", f"{field}: {message}", field=field)
+    return Rejection(ErrorCode.INVALID_FIELD, f"{field}: {message}", field=field)
 
 
 async def list_bets(request: Request) -> Response:

@@ -7,7 +7,7 @@ import time
 import structlog
 from starlette.types import Receive, Scope, Send
 
-from gateway.admission import Admission
+from gateway.bets.admission import Admission
 from gateway.errors import Rejection
 from gateway.http.body import ClientGone, check_json_content_type, read_body
 from gateway.http.context import client_key, request_id

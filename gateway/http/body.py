@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import Receive
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 
 __all__ = ["ClientGone", "check_json_content_type", "read_body"]
 
@@ -21,18 +21,18 @@ def check_json_content_type(value: bytes | None) -> None:
             params = params.strip().lower().replace(b" ", b"")
             if params in (b"", b"charset=utf-8", b'charset="utf-8"'):
                 return
-    raise Rejection("unsupported_media_type", "Content-Type must be application/json")
+    raise Rejection(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json")
 
 
 def too_large(limit: int) -> Rejection:
-    return Rejection("payload_too_large", f"request body is larger than {limit} bytes")
+    return Rejection(ErrorCode.PAYLOAD_TOO_LARGE, f"request body is larger than {limit} bytes")
 
 
 async def read_body(receive: Receive, declared: bytes | None, limit: int) -> bytes:
     """The whole body, refusing one over ``limit`` bytes before reading it all."""
     if declared is not None:
         if not declared.isdigit():
-            raise Rejection("malformed_json", "Content-Length is not a number")
+            raise Rejection(ErrorCode.MALFORMED_JSON, "Content-Length is not a number")
         if int(declared) > limit:
             raise too_large(limit)
     message = await receive()

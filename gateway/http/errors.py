@@ -7,38 +7,40 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 
 __all__ = ["STATUS", "error_body", "rejection_headers", "send_json", "send_rejection"]
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
-STATUS: dict[str, int] = {
-    "malformed_json": 400,
-    "invalid_signature": 401,
-    "missing_credentials": 401,
-    "timestamp_out_of_window": 401,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "method_not_allowed": 405,
-    "cell_closed": 409,
-    "exposure_limit": 409,
-    "insufficient_funds": 409,
-    "multiplier_below_minimum": 409,
-    "nonce_reused": 409,
-    "pricing_unavailable": 409,
-    "reference_conflict": 409,
-    "tick_rejected": 409,
-    "payload_too_large": 413,
-    "unsupported_media_type": 415,
-    "upgrade_required": 426,
-    "invalid_field": 422,
-    "rate_limited": 429,
-    "internal_error": 500,
-    "market_halted": 503,
-    "overloaded": 503,
-    "quote_stale": 503,
+# Every ErrorCode has its status here (tests/http/test_errors.py proves the table complete).
+STATUS: dict[ErrorCode, int] = {
+    ErrorCode.MALFORMED_JSON: 400,
+    ErrorCode.INVALID_SIGNATURE: 401,
+    ErrorCode.MISSING_CREDENTIALS: 401,
+    ErrorCode.TIMESTAMP_OUT_OF_WINDOW: 401,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.CELL_CLOSED: 409,
+    ErrorCode.EXPOSURE_LIMIT: 409,
+    ErrorCode.INSUFFICIENT_FUNDS: 409,
+    ErrorCode.MULTIPLIER_BELOW_MINIMUM: 409,
+    ErrorCode.NONCE_REUSED: 409,
+    ErrorCode.PRICING_UNAVAILABLE: 409,
+    ErrorCode.REFERENCE_CONFLICT: 409,
+    ErrorCode.TICK_REJECTED: 409,
+    ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.UPGRADE_REQUIRED: 426,
+    ErrorCode.INVALID_FIELD: 422,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.HEADERS_TOO_LARGE: 431,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.MARKET_HALTED: 503,
+    ErrorCode.OVERLOADED: 503,
+    ErrorCode.QUOTE_STALE: 503,
 }
 
 _JSON = (b"content-type", b"application/json")

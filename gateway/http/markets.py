@@ -10,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 from gateway.http.auth import require_admin, require_admin_address
+from gateway.http.context import client_key
 from gateway.http.responses import JSON, json_body
-from gateway.market.feed import Tick, tick_message
+from gateway.market.feed import Tick
 from gateway.market.market import Market
-from gateway.protocol import verify
+from gateway.protocol import tick_message, verify
 from gateway.runtime import Runtime
 
 __all__ = ["routes"]
@@ -35,24 +36,24 @@ def _runtime(request: Request) -> Runtime:
 def _market(rt: Runtime, request: Request) -> Market:
     symbol = request.path_params["market"]
     if symbol not in rt.markets.markets:
-        raise Rejection("not_found", "no such market")
+        raise Rejection(ErrorCode.NOT_FOUND, "no such market")
     return rt.markets[symbol]
 
 
 def _invalid(field: str, message: str) -> Rejection:
-    return Rejection("invalid_field", f"{field}: {message}", field=field)
+    return Rejection(ErrorCode.INVALID_FIELD, f"{field}: {message}", field=field)
 
 
 async def list_markets(request: Request) -> Response:
     rt = _runtime(request)
-    rt.read_limits.by_address(request, time.time())
+    rt.read_limits.by_address(client_key(request.scope), time.time())
     now_ms = int(time.time() * 1000)
     return JSON({"server_time_ms": now_ms, "markets": [m.summary(now_ms) for m in rt.markets]})
 
 
 async def market_grid(request: Request) -> Response:
     rt = _runtime(request)
-    rt.read_limits.by_address(request, time.time())
+    rt.read_limits.by_address(client_key(request.scope), time.time())
     market = _market(rt, request)
     now_ms = int(time.time() * 1000)
     return JSON({"server_time_ms": now_ms, **market.grid(now_ms)})
@@ -76,7 +77,7 @@ def _ticks(market: Market, data: dict[str, Any]) -> tuple[str, list[tuple[Tick, 
         raise _invalid("ticks", f"must be a list of 1 to {MAX_TICKS} ticks")
     oracle = market.cfg.oracle_key
     if market.cfg.feed != "external" or oracle is None:
-        raise Rejection("tick_rejected", f"{market.symbol} uses the simulated feed")
+        raise Rejection(ErrorCode.TICK_REJECTED, f"{market.symbol} uses the simulated feed")
     out: list[tuple[Tick, str | None]] = []
     for item in items:
         if type(item) is not dict:

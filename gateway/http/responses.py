@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 from gateway.http.body import check_json_content_type, read_body
 from gateway.http.context import request_id
 from gateway.http.errors import STATUS, error_body, rejection_headers
@@ -36,9 +36,9 @@ def json_object(body: bytes) -> dict[str, Any]:
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise Rejection("malformed_json", "body is not valid JSON") from exc
+        raise Rejection(ErrorCode.MALFORMED_JSON, "body is not valid JSON") from exc
     if type(data) is not dict:
-        raise Rejection("malformed_json", "body must be a JSON object")
+        raise Rejection(ErrorCode.MALFORMED_JSON, "body must be a JSON object")
     return data
 
 
@@ -68,7 +68,7 @@ def internal_error(request: Request, exc: Exception) -> Response:
     Starlette re-raises the exception after this response, so RequestContext logs it.
     """
     return rejection_response(
-        request, Rejection("internal_error", "internal error; quote the request id")
+        request, Rejection(ErrorCode.INTERNAL_ERROR, "internal error; quote the request id")
     )
 
 
@@ -79,10 +79,10 @@ def http_exception(request: Request, exc: Exception) -> Response:
     if exc.status_code == 405:
         allow = (exc.headers or {}).get("Allow", "")
         rejection = Rejection(
-            "method_not_allowed",
+            ErrorCode.METHOD_NOT_ALLOWED,
             "method not allowed on this path",
             headers=((b"allow", allow.encode("latin-1")),) if allow else (),
         )
     else:
-        rejection = Rejection("not_found", "no such resource")
+        rejection = Rejection(ErrorCode.NOT_FOUND, "no such resource")
     return rejection_response(request, rejection)

@@ -25,7 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
+from gateway.http.context import client_key
 from gateway.http.responses import rejection_response
 from gateway.market.hub import Subscriber
 from gateway.protocol import check_window, verify
@@ -52,11 +53,11 @@ def _handshake_refusal(rt: Runtime, websocket: WebSocket) -> Rejection | None:
     s = rt.settings
     origin = websocket.headers.get("origin")
     if origin is not None and origin not in s.cors_origins:
-        return Rejection("forbidden", "the stream is not open to this origin")
+        return Rejection(ErrorCode.FORBIDDEN, "the stream is not open to this origin")
     if len(rt.hub) >= s.stream_max_connections:
-        return Rejection("overloaded", "too many stream connections", retry_after=1.0)
+        return Rejection(ErrorCode.OVERLOADED, "too many stream connections", retry_after=1.0)
     try:
-        rt.stream_limits.by_address(websocket, time.time())
+        rt.stream_limits.by_address(client_key(websocket.scope), time.time())
     except Rejection as exc:
         return exc
     return None
@@ -68,11 +69,11 @@ def _subscribe(rt: Runtime, sub: Subscriber, data: dict[str, Any]) -> str:
     timestamp = data.get("timestamp")
     signature = data.get("signature")
     if type(wallet) is not str or not _WALLET.fullmatch(wallet):
-        raise Rejection("invalid_field", "wallet: must be 64 lowercase hex digits")
+        raise Rejection(ErrorCode.INVALID_FIELD, "wallet: must be 64 lowercase hex digits")
     if type(timestamp) is not int:
-        raise Rejection("invalid_field", "timestamp: must be a JSON integer")
+        raise Rejection(ErrorCode.INVALID_FIELD, "timestamp: must be a JSON integer")
     if type(signature) is not str or not _SIGNATURE.fullmatch(signature):
-        raise Rejection("invalid_field", "signature: must be 128 lowercase hex digits")
+        raise Rejection(ErrorCode.INVALID_FIELD, "signature: must be 128 lowercase hex digits")
     s = rt.settings
     now = time.time()
     check_window(timestamp, int(now * 1000), s.receive_window_ms, s.future_skew_ms)
@@ -109,7 +110,7 @@ async def _send(websocket: WebSocket, sub: Subscriber) -> None:
 async def stream_without_upgrade(request: Request) -> Response:
     """A plain GET of the stream's path: 426, the client must upgrade to a WebSocket."""
     raise Rejection(
-        "upgrade_required",
+        ErrorCode.UPGRADE_REQUIRED,
         "GET /api/stream is a WebSocket: send Connection: Upgrade, Upgrade: websocket",
         headers=((b"upgrade", b"websocket"),),
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 from gateway.market.config import MarketConfig
 
 __all__ = ["Book", "OpenBet"]
@@ -33,7 +33,7 @@ class OpenBet:
 
 
 def _limit(message: str, field: str | None = None) -> Rejection:
-    return Rejection("exposure_limit", message, field=field)
+    return Rejection(ErrorCode.EXPOSURE_LIMIT, message, field=field)
 
 
 class Book:

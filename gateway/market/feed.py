@@ -17,10 +17,10 @@ import random
 import secrets
 from dataclasses import dataclass
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 from gateway.market.config import MarketConfig
 
-__all__ = ["SimulatedFeed", "Tick", "TickRules", "tick_message"]
+__all__ = ["SimulatedFeed", "Tick", "TickRules"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,13 +30,8 @@ class Tick:
     ts: int
 
 
-def tick_message(market: str, seq: int, price: int, ts_ms: int) -> bytes:
-    """The canonical bytes the oracle signs for one tick."""
-    return f"tapgate:tick:v1\n{market}\n{seq}\n{price}\n{ts_ms}".encode()
-
-
 def _refuse(message: str) -> Rejection:
-    return Rejection("tick_rejected", message)
+    return Rejection(ErrorCode.TICK_REJECTED, message)
 
 
 class TickRules:

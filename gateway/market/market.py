@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 from gateway.market.book import Book
 from gateway.market.breaker import CRITICAL, STATE_NAMES, Breaker, Transition
 from gateway.market.config import MarketConfig
@@ -103,21 +103,21 @@ class Market:
         """What this cell pays now and what that was priced on, or the rejection that applies."""
         if self.breaker.state == CRITICAL:
             raise Rejection(
-                "market_halted",
+                ErrorCode.MARKET_HALTED,
                 f"{self.symbol} is not taking bets: {'; '.join(self.breaker.reasons)}",
                 retry_after=1.0,
             )
         last = self.last
         if last is not None and self._stale(now_ms):
             raise Rejection(
-                "quote_stale",
+                ErrorCode.QUOTE_STALE,
                 f"{self.symbol}'s newest price is {now_ms - last.ts} ms old "
                 f"(the limit is {self.cfg.max_quote_age_ms} ms)",
                 retry_after=self.cfg.tick_interval_ms / 1000.0,
             )
         if not self.table:
             raise Rejection(
-                "pricing_unavailable",
+                ErrorCode.PRICING_UNAVAILABLE,
                 f"{self.symbol} has too few ticks to estimate volatility "
                 f"({min(len(self.ticks), self.cfg.min_ticks)} of {self.cfg.min_ticks})"
                 if self.sigma is None
@@ -125,13 +125,13 @@ class Market:
             )
         if not column_open(self.cfg, col, now_ms):
             raise Rejection(
-                "cell_closed",
+                ErrorCode.CELL_CLOSED,
                 f"column {col} is not open: it must start between "
                 f"{self.cfg.lock_ahead_ms} and {self.cfg.horizon_ms} ms from now",
             )
         priced = self.table.get((row, col))
         if priced is None:
-            raise Rejection("cell_closed", f"{cell_id(row, col)} is not offered")
+            raise Rejection(ErrorCode.CELL_CLOSED, f"{cell_id(row, col)} is not offered")
         return priced
 
     def prune(self, now_ms: int) -> None:

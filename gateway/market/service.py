@@ -23,7 +23,7 @@ from typing import Any
 import structlog
 
 from gateway.accounts import Accounts
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 from gateway.market.book import OpenBet
 from gateway.market.breaker import STATE_NAMES
 from gateway.market.config import MarketConfig
@@ -99,7 +99,7 @@ class Markets:
             except sqlite3.Error as exc:  # disk full, I/O error: nothing was stored
                 log.error("ticks_not_stored", market=symbol, error=str(exc))
                 raise Rejection(
-                    "overloaded", "the database refused the ticks", retry_after=1.0
+                    ErrorCode.OVERLOADED, "the database refused the ticks", retry_after=1.0
                 ) from exc
             for tick, _ in ticks:
                 market.apply(tick, now_ms)

@@ -36,7 +36,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.client import Wallet, bet_body, post_bet
+from gateway.client.wallet import Wallet, bet_body, post_bet
 from gateway.store.schema import SCHEMA_VERSION
 from tests.gatewayproc import ROOT
 from tests.load import Outcomes, check_acknowledged_stored_once, drive

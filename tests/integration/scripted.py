@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import httpx
 
-from gateway.client import Wallet
-from gateway.feeder import Feeder
+from gateway.client.feeder import Feeder
+from gateway.client.wallet import Wallet
 from tests.gatewayproc import GatewayProcess
 
 ORACLE = Wallet.from_seed_hex("0f" * 32)

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.client import Wallet, bet_body
+from gateway.client.wallet import Wallet, bet_body
 from gateway.config import Settings
 from gateway.ops.archive import ArchiveError, archive_all, attached, copy_to_archive, due_ids
 from gateway.store.invariants import ledger_violations

@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.client import Wallet
+from gateway.client.wallet import Wallet
 from gateway.protocol import parse_multiplier
 from tests.gatewayproc import GatewayProcess, signed
 

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.client import Wallet
+from gateway.client.wallet import Wallet
 from tests.gatewayproc import GatewayProcess, signed, tapgate
 from tests.load import (
     OPEN_LIMITS,

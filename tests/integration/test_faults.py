@@ -12,8 +12,8 @@ import httpx
 import orjson
 import pytest
 
-from gateway.client import Wallet
-from gateway.feeder import signed_tick
+from gateway.client.feeder import signed_tick
+from gateway.client.wallet import Wallet
 from tests.gatewayproc import ROOT, GatewayProcess, signed
 from tests.integration.scripted import ORACLE
 from tests.load import (

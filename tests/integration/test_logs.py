@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from gateway.client import Wallet
+from gateway.client.wallet import Wallet
 from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, signed
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -16,8 +16,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from gateway.client import Wallet, bet_body
-from gateway.feeder import signed_tick
+from gateway.client.feeder import signed_tick
+from gateway.client.wallet import Wallet, bet_body
 from gateway.http.stream import subscribe_message
 from gateway.store.invariants import ledger_violations
 from tests.gatewayproc import GatewayProcess, tapgate

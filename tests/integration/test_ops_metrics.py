@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.client import Wallet
+from gateway.client.wallet import Wallet
 from tests.gatewayproc import GatewayProcess, signed, tapgate
 
 

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from gateway.client import Wallet, read_headers
+from gateway.client.wallet import Wallet, read_headers
 from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, signed
 from tests.integration.test_bet_errors import assert_error, post
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from gateway.client import Wallet, bet_body, post_bet
+from gateway.client.wallet import Wallet, bet_body, post_bet
 
 __all__ = ["SmokeResult", "smoke"]
 

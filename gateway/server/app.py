@@ -12,7 +12,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.config import Settings
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
 from gateway.http import api, markets
 from gateway.http.bets import PlaceBet
 from gateway.http.context import RequestContext, request_id
@@ -85,14 +85,16 @@ class TapgateApp:
                 await send_rejection(
                     send,
                     Rejection(
-                        "method_not_allowed", "use POST /api/bets", headers=((b"allow", b"POST"),)
+                        ErrorCode.METHOD_NOT_ALLOWED,
+                        "use POST /api/bets",
+                        headers=((b"allow", b"POST"),),
                     ),
                     request_id(scope),
                 )
             elif self._place_bet is None:
                 await send_rejection(
                     send,
-                    Rejection("overloaded", "the gateway is starting", retry_after=1.0),
+                    Rejection(ErrorCode.OVERLOADED, "the gateway is starting", retry_after=1.0),
                     request_id(scope),
                 )
             else:

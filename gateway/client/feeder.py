@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from gateway.client import Wallet
-from gateway.market.feed import tick_message
+from gateway.client.wallet import Wallet
+from gateway.protocol import tick_message
 
 __all__ = ["Feeder", "signed_tick"]
 

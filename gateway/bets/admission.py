@@ -18,32 +18,19 @@ import orjson
 from fastpath import TokenBuckets
 from gateway.accounts import Accounts
 from gateway.bets.pending import PendingBet
+from gateway.bets.recent import RecentBets
+from gateway.bets.verifier import BatchVerifier
 from gateway.config import Settings
-from gateway.errors import Rejection
+from gateway.errors import ErrorCode, Rejection
+from gateway.limits import rate_limited
 from gateway.market.service import Markets
 from gateway.protocol import BetRequest, check_window, format_multiplier, payout, verify
-from gateway.recent import RecentBets
 from gateway.store.writer import Writer
-from gateway.verifier import BatchVerifier
 
-__all__ = ["Admission", "rate_limited"]
+__all__ = ["Admission"]
 
 
 _VERIFY_ONLY_RECEIPT = b'{"status":"verified","bench_verify_only":true}'
-
-
-def rate_limited(policy: str, quota: float, window: float, wait: float) -> Rejection:
-    """A 429 with Retry-After and draft-ietf-httpapi-ratelimit-headers fields."""
-    seconds = max(1, int(wait + 0.999))
-    return Rejection(
-        "rate_limited",
-        f"too many requests for this {policy}; retry after {seconds} s",
-        retry_after=seconds,
-        headers=(
-            (b"ratelimit-policy", f'"{policy}";q={int(quota)};w={int(window)}'.encode()),
-            (b"ratelimit", f'"{policy}";r=0;t={seconds}'.encode()),
-        ),
-    )
 
 
 class Admission:
@@ -98,7 +85,7 @@ class Admission:
         elif not await verifier.verify(
             bytes.fromhex(bet.signature) + message, bytes.fromhex(bet.wallet)
         ):
-            raise Rejection("invalid_signature", "signature does not verify")
+            raise Rejection(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
         if s.bench_verify_only:  # the load harness's efficiency baseline; never in production
             return _VERIFY_ONLY_RECEIPT, 0, False
 
@@ -106,7 +93,7 @@ class Admission:
         seen = self.recent.get(key, now_ms)
         if seen is not None:
             if seen.message != message:
-                raise Rejection("nonce_reused", "this wallet already used this nonce")
+                raise Rejection(ErrorCode.NONCE_REUSED, "this wallet already used this nonce")
             if seen.future is not None:  # the first request is still in flight: share its fate
                 receipt = await asyncio.shield(seen.future)
             else:
@@ -120,7 +107,7 @@ class Admission:
         writer = self.writer
         if not writer.accepting:
             raise Rejection(
-                "overloaded",
+                ErrorCode.OVERLOADED,
                 "the gateway is shutting down or its writer is not running",
                 retry_after=1.0,
             )
@@ -130,7 +117,7 @@ class Admission:
         minimum = bet.min_multiplier_hundredths
         if minimum is not None and minimum > multiplier:
             raise Rejection(
-                "multiplier_below_minimum",
+                ErrorCode.MULTIPLIER_BELOW_MINIMUM,
                 f"the cell pays {format_multiplier(multiplier)}, "
                 f"below min_multiplier {bet.min_multiplier}",
             )
@@ -153,7 +140,7 @@ class Admission:
         if not writer.submit(pending, self.clock()):
             self.accounts.release(bet.wallet, bet.amount)
             book.release(bet.wallet, bet.row, bet.col, bet.amount, pays)
-            raise Rejection("overloaded", "the bet queue is full", retry_after=1.0)
+            raise Rejection(ErrorCode.OVERLOADED, "the bet queue is full", retry_after=1.0)
         self.recent.begin(key, message, future)
         receipt = await future
         if log is not None:

@@ -1,0 +1,109 @@
+"""Serving: settings, the data directory's lock, logging, and uvicorn with systemd notify."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+import warnings
+
+import structlog
+import uvicorn
+
+from gateway.config import ConfigError, Settings, unknown_settings
+from gateway.http.deadline import with_request_deadline
+from gateway.lockfile import DataDirLocked, hold_lock
+from gateway.server.app import create_app
+from gateway.server.sdnotify import Notifier
+from gateway.telemetry import configure_logging
+
+__all__ = ["NotifyingServer", "serve"]
+
+
+class NotifyingServer(uvicorn.Server):
+    """uvicorn's server, telling systemd READY=1 once the sockets listen."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.notifier = Notifier()
+        self.watchdog: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            scheme = "https" if self.config.is_ssl else "http"
+            url = f"{scheme}://{self.config.host}:{self.config.port}"
+            structlog.get_logger("tapgate.server").info("listening", url=url)
+            self.notifier.notify("READY=1")
+            self.watchdog = asyncio.get_running_loop().create_task(self.notifier.watchdog())
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.notifier.notify("STOPPING=1")
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+        await super().shutdown(sockets)
+
+
+def serve(host: str, port: int) -> int:
+    """Serve until stopped; the exit status (0, 1 refused to start, 2 settings, 130 Ctrl-C)."""
+    # uvicorn's legacy websockets protocol is deprecated in favour of websockets-sansio; the
+    # stream's denial responses (HTTP 403/429/503 on the handshake) are tested on the legacy
+    # one, and the move belongs with the stream's next protocol version (docs/OPERATIONS.md).
+    # Until then the warning is said there once, not on every start.
+    warnings.filterwarnings(
+        "ignore", message="The `websockets` implementation is deprecated", module="uvicorn"
+    )
+
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"tapgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        hold_lock(settings.lock_path)
+    except DataDirLocked as exc:
+        print(f"tapgate: {exc}", file=sys.stderr)
+        return 1
+    configure_logging(settings.log_level)
+    log = structlog.get_logger("tapgate.server")
+    for name, guess in unknown_settings(os.environ):
+        log.warning("unknown_setting", variable=name, did_you_mean=guess)
+    # The writer (and verifier) threads hand the GIL back and forth with the event loop a
+    # few times per group; a shorter switch interval bounds each wait (ADR 3).
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)
+    tls: dict[str, str] = {}
+    if settings.tls_certfile is not None and settings.tls_keyfile is not None:
+        tls = {"ssl_certfile": str(settings.tls_certfile), "ssl_keyfile": str(settings.tls_keyfile)}
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http=with_request_deadline(settings.request_timeout_s),
+        timeout_keep_alive=settings.keepalive_s,
+        limit_concurrency=settings.limit_concurrency,
+        # uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1 and rewrite the
+        # client address; tapgate trusts only TAPGATE_TRUSTED_PROXIES (http/client_address.py)
+        proxy_headers=False,
+        h11_max_incomplete_event_size=16 * 1024,
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+        backlog=4096,
+        ws="websockets",
+        ws_max_size=4096,  # the stream takes only small subscribe messages
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        **tls,  # type: ignore[arg-type]
+    )
+    server = NotifyingServer(config)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn has shut down gracefully by now (the writer drained, "stopped" logged) and
+        # re-raises the captured SIGINT for the caller: a Ctrl-C, not an error
+        return 130
+    return 0 if server.started else 1
