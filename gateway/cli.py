@@ -55,9 +55,16 @@ def _load_key(path_text: str) -> Wallet:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from gateway.config import ConfigError
+    from gateway.lockfile import DataDirLocked
     from gateway.server.serve import serve
 
-    return serve(args.host, args.port)
+    try:
+        return serve(args.host, args.port)
+    except ConfigError as exc:
+        raise CliError(EXIT_USAGE, f"configuration error: {exc}") from exc
+    except DataDirLocked as exc:
+        raise CliError(EXIT_REFUSED, str(exc)) from exc
 
 
 def _keygen(args: argparse.Namespace) -> int:
@@ -104,15 +111,13 @@ def _print(body: object, args: argparse.Namespace) -> None:
 
 
 def _admin_token() -> str | None:
-    """TAPGATE_ADMIN_TOKEN, else the file TAPGATE_ADMIN_TOKEN_FILE names (make run's default)."""
-    token = os.environ.get("TAPGATE_ADMIN_TOKEN")
-    if token:
-        return token
-    path = Path(os.environ.get("TAPGATE_ADMIN_TOKEN_FILE", "var/admin.token"))
+    """The server's rule (config.admin_token), falling back to make run's token file."""
+    from gateway.config import DEV_ADMIN_FILE, ConfigError, admin_token
+
     try:
-        return path.read_text(encoding="utf-8").strip() or None
-    except OSError:
-        return None
+        return admin_token(os.environ, fallback_file=DEV_ADMIN_FILE)
+    except ConfigError as exc:
+        raise CliError(EXIT_USAGE, str(exc)) from exc
 
 
 def _credit(args: argparse.Namespace) -> int:

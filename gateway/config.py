@@ -18,7 +18,15 @@ from typing import Any
 from gateway.errors import ConfigError
 from gateway.market.config import MarketConfig, market_configs
 
-__all__ = ["ConfigError", "MarketConfig", "Network", "Settings", "unknown_settings"]
+__all__ = [
+    "DEV_ADMIN_FILE",
+    "ConfigError",
+    "MarketConfig",
+    "Network",
+    "Settings",
+    "admin_token",
+    "unknown_settings",
+]
 
 # TAPGATE_* variables read outside Settings: the fastpath selector and the CLI's commands.
 _READ_ELSEWHERE = frozenset(
@@ -204,11 +212,11 @@ class Settings:
             admin_allow=_networks(
                 "TAPGATE_ADMIN_ALLOW", r.text("TAPGATE_ADMIN_ALLOW", _ADMIN_ALLOW)
             ),
-            admin_token=_admin_token(r),
             log_level=log_level,
             cors_origins=_origins(r.text("TAPGATE_CORS_ORIGINS", "")),
             **_tls(r),
         )
+        values["admin_token"] = admin_token(r.env)
         return cls(**values)
 
 
@@ -226,7 +234,15 @@ def _tls(r: _Reader) -> dict[str, Path | None]:
     }
 
 
-def _admin_token(r: _Reader) -> str | None:
+# The development token `make run` writes; the CLI falls back to it (the server never does).
+DEV_ADMIN_FILE = "var/admin.token"
+
+
+def admin_token(env: Mapping[str, str], fallback_file: str | None = None) -> str | None:
+    """The admin token: ``TAPGATE_ADMIN_TOKEN``, or the file ``TAPGATE_ADMIN_TOKEN_FILE``
+    names (systemd's LoadCredential=), or, when neither is set, ``fallback_file`` if it
+    exists. Both set, an unreadable named file, or a token under 16 characters: ConfigError."""
+    r = _Reader(env)
     token = r.text("TAPGATE_ADMIN_TOKEN", "")
     path = r.text("TAPGATE_ADMIN_TOKEN_FILE", "")
     if token and path:
@@ -236,6 +252,8 @@ def _admin_token(r: _Reader) -> str | None:
             token = Path(path).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"TAPGATE_ADMIN_TOKEN_FILE: cannot read {path}: {exc}") from exc
+    elif not token and fallback_file is not None and Path(fallback_file).is_file():
+        token = Path(fallback_file).read_text(encoding="utf-8").strip()
     if token and len(token) < 16:
         raise ConfigError("TAPGATE_ADMIN_TOKEN: must be at least 16 characters")
     return token or None

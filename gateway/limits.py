@@ -6,10 +6,13 @@ first, and one per wallet (or oracle key), taken once the signature holds.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+
 from fastpath import TokenBuckets
 from gateway.errors import ErrorCode, Rejection
 
-__all__ = ["Limiter", "rate_limited"]
+__all__ = ["Limiter", "Limits", "rate_limited"]
 
 
 def rate_limited(policy: str, quota: float, window: float, wait: float) -> Rejection:
@@ -54,3 +57,17 @@ class Limiter:
 
     def by_wallet(self, wallet: str, now: float) -> None:
         self._take(self.wallet, "wallet", wallet, now)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every route family's limiter."""
+
+    bets: Limiter
+    reads: Limiter
+    admin: Limiter
+    feed: Limiter
+    stream: Limiter
+
+    def __iter__(self) -> Iterator[Limiter]:
+        return (getattr(self, f.name) for f in fields(self))

@@ -18,14 +18,17 @@ from nacl.exceptions import BadSignatureError
 from gateway.errors import ErrorCode, Rejection
 
 __all__ = [
+    "CELL_PATTERN",
     "MAX_AMOUNT",
     "MAX_BODY",
     "BetRequest",
     "bet_message",
+    "cell_id",
     "check_window",
     "format_multiplier",
     "parse_multiplier",
     "parse_bet",
+    "parse_cell",
     "payout",
     "read_message",
     "tick_message",
@@ -37,7 +40,9 @@ MAX_AMOUNT = 10**12
 MAX_TIMESTAMP = 10**15
 
 _WALLET = re.compile(r"[0-9a-f]{64}")
-_CELL = re.compile(r"cell-(0|[1-9][0-9]{0,17})-(0|[1-9][0-9]{0,17})")
+# A cell is ``cell-<row>-<col>`` (market/grid.py says what row and column cover).
+CELL_PATTERN = r"cell-(0|[1-9][0-9]{0,17})-(0|[1-9][0-9]{0,17})"
+_CELL = re.compile(CELL_PATTERN)
 _NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _MULTIPLIER = re.compile(r"(0|[1-9][0-9]{0,5})\.[0-9]{2}")
 _SIGNATURE = re.compile(r"[0-9a-f]{128}")
@@ -77,6 +82,17 @@ class BetRequest:
     @property
     def min_multiplier_hundredths(self) -> int | None:
         return None if self.min_multiplier is None else parse_multiplier(self.min_multiplier)
+
+
+def cell_id(row: int, col: int) -> str:
+    """The id of the cell in band ``row`` and window ``col``."""
+    return f"cell-{row}-{col}"
+
+
+def parse_cell(text: str) -> tuple[int, int]:
+    """(row, col) of a cell id that matched CELL_PATTERN (ValueError otherwise)."""
+    _, row, col = text.split("-")
+    return int(row), int(col)
 
 
 def tick_message(market: str, seq: int, price: int, ts_ms: int) -> bytes:
@@ -187,13 +203,13 @@ def parse_bet(body: bytes, markets: Collection[str]) -> BetRequest:
     if "min_multiplier" in data:
         min_multiplier = _text(data, "min_multiplier", _MULTIPLIER, "a decimal like 1.50")
     signature = _text(data, "signature", _SIGNATURE, "128 lowercase hex digits")
-    _, row, col = cell_id.split("-")
+    row, col = parse_cell(cell_id)
     return BetRequest(
         wallet=wallet,
         market=market,
         cell_id=cell_id,
-        row=int(row),
-        col=int(col),
+        row=row,
+        col=col,
         amount=amount,
         nonce=nonce,
         timestamp=timestamp,

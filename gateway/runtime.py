@@ -22,13 +22,14 @@ from gateway.bets.pending import CommitOutcomes, PendingBet
 from gateway.bets.recent import RecentBets
 from gateway.bets.verifier import BatchVerifier
 from gateway.config import Settings
-from gateway.limits import Limiter
+from gateway.limits import Limiter, Limits
 from gateway.market.book import OpenBet
 from gateway.market.hub import Hub
 from gateway.market.market import Market
 from gateway.market.service import Markets, market_from_history
 from gateway.metrics import Metrics
 from gateway.ops.runs import last_runs
+from gateway.protocol import parse_cell
 from gateway.store.database import open_checkpointer, open_reader, prepare
 from gateway.store.reader import Reader
 from gateway.store.writer import Writer
@@ -36,6 +37,22 @@ from gateway.store.writer import Writer
 __all__ = ["Runtime", "open_runtime"]
 
 log = structlog.get_logger("tapgate.runtime")
+
+
+def _limits(s: Settings) -> Limits:
+    """Each route family's buckets: per address, and per wallet (or oracle key)."""
+    keys = s.bucket_max_keys
+    return Limits(
+        bets=Limiter.of(
+            "bets", s.address_rate, s.address_burst, s.wallet_rate, s.wallet_burst, keys
+        ),
+        reads=Limiter.of("reads", s.read_rate, s.read_burst, s.read_rate, s.read_burst, keys),
+        admin=Limiter.of("admin", s.admin_rate, s.admin_burst, s.admin_rate, s.admin_burst, keys),
+        feed=Limiter.of("feed", s.feed_rate, s.feed_burst, s.feed_rate, s.feed_burst, keys),
+        stream=Limiter.of(
+            "stream", s.stream_rate, s.stream_burst, s.stream_rate, s.stream_burst, keys
+        ),
+    )
 
 
 @dataclass
@@ -46,15 +63,11 @@ class Runtime:
     writer: Writer[PendingBet]
     reader: Reader
     admission: Admission
-    bet_limits: Limiter
-    read_limits: Limiter
-    admin_limits: Limiter
+    limits: Limits
     connections: tuple[aiosqlite.Connection, ...]
     metrics: Metrics
     markets: Markets
     hub: Hub
-    feed_limits: Limiter
-    stream_limits: Limiter
     housekeeping: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -107,13 +120,7 @@ class Runtime:
                 ops_due = loop.time() + 10.0
                 await self._refresh_ops()
             now = time.time()
-            for limiter in (
-                self.bet_limits,
-                self.read_limits,
-                self.admin_limits,
-                self.feed_limits,
-                self.stream_limits,
-            ):
+            for limiter in self.limits:
                 limiter.address.prune(now)
                 limiter.wallet.prune(now)
             self.recent.prune(int(now * 1000))
@@ -153,8 +160,8 @@ async def _load_markets(settings: Settings, reader: Reader) -> list[Market]:
         open_bets = await reader.open_bets(cfg.symbol)
         parsed = []
         for bet_id, wallet, cell, amount, payout in open_bets:
-            _, row, col = str(cell).split("-")
-            parsed.append(OpenBet(int(bet_id), str(wallet), int(row), int(col), amount, payout))
+            row, col = parse_cell(str(cell))
+            parsed.append(OpenBet(int(bet_id), str(wallet), row, col, amount, payout))
         oldest = min((b.col for b in parsed), default=None)
         since = 2**62 if oldest is None else oldest * cfg.column_ms
         history = await reader.market_history(cfg.symbol, since, cfg.vol_window)
@@ -228,22 +235,18 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
     wal = Path(f"{path}-wal")
     metrics.wal_bytes.set_function(lambda: _size(wal))
     metrics.fastpath.labels(fastpath.IMPLEMENTATION).set(1)
-    s = settings
-    bet_limits = Limiter.of(
-        "bets", s.address_rate, s.address_burst, s.wallet_rate, s.wallet_burst, s.bucket_max_keys
-    )
+    limits = _limits(settings)
     verifier = BatchVerifier(fastpath.verify_batch, loop) if settings.verify_thread else None
     admission = Admission(
         settings,
-        accounts,
-        recent,
-        writer,
-        bet_limits.address,
-        bet_limits.wallet,
-        loop.time,
-        markets,
-        verifier,
-        metrics.verify_seconds.observe,
+        accounts=accounts,
+        recent=recent,
+        writer=writer,
+        limits=limits.bets,
+        clock=loop.time,
+        markets=markets,
+        verifier=verifier,
+        observe_verify=metrics.verify_seconds.observe,
     )
     runtime = Runtime(
         settings=settings,
@@ -252,39 +255,16 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         writer=writer,
         reader=reader,
         admission=admission,
-        bet_limits=bet_limits,
-        read_limits=Limiter.of(
-            "reads", s.read_rate, s.read_burst, s.read_rate, s.read_burst, s.bucket_max_keys
-        ),
-        admin_limits=Limiter.of(
-            "admin", s.admin_rate, s.admin_burst, s.admin_rate, s.admin_burst, s.bucket_max_keys
-        ),
+        limits=limits,
         connections=(reader_conn, checkpoint_conn),
         metrics=metrics,
         markets=markets,
         hub=hub,
-        feed_limits=Limiter.of(
-            "feed", s.feed_rate, s.feed_burst, s.feed_rate, s.feed_burst, s.bucket_max_keys
-        ),
-        stream_limits=Limiter.of(
-            "stream",
-            s.stream_rate,
-            s.stream_burst,
-            s.stream_rate,
-            s.stream_burst,
-            s.bucket_max_keys,
-        ),
     )
     metrics.watch_rate_limits(
         {
             (limiter.name, kind): getattr(limiter, kind)
-            for limiter in (
-                runtime.bet_limits,
-                runtime.read_limits,
-                runtime.admin_limits,
-                runtime.feed_limits,
-                runtime.stream_limits,
-            )
+            for limiter in limits
             for kind in ("address", "wallet")
         }
     )

@@ -15,14 +15,13 @@ from collections.abc import Callable
 
 import orjson
 
-from fastpath import TokenBuckets
 from gateway.accounts import Accounts
 from gateway.bets.pending import PendingBet
 from gateway.bets.recent import RecentBets
 from gateway.bets.verifier import BatchVerifier
 from gateway.config import Settings
 from gateway.errors import ErrorCode, Rejection
-from gateway.limits import rate_limited
+from gateway.limits import Limiter, rate_limited
 from gateway.market.service import Markets
 from gateway.protocol import BetRequest, check_window, format_multiplier, payout, verify
 from gateway.store.writer import Writer
@@ -39,11 +38,11 @@ class Admission:
     def __init__(
         self,
         settings: Settings,
+        *,
         accounts: Accounts,
         recent: RecentBets,
         writer: Writer[PendingBet],
-        address_buckets: TokenBuckets,
-        wallet_buckets: TokenBuckets,
+        limits: Limiter,
         clock: Callable[[], float],
         markets: Markets,
         verifier: BatchVerifier | None = None,
@@ -55,8 +54,8 @@ class Admission:
         self.accounts = accounts
         self.recent = recent
         self.writer = writer
-        self.address_buckets = address_buckets
-        self.wallet_buckets = wallet_buckets
+        self.address_buckets = limits.address
+        self.wallet_buckets = limits.wallet
         self.clock = clock
         self.verifier = verifier
         self._address_window = settings.address_burst / settings.address_rate

@@ -38,7 +38,7 @@ def _runtime(request: Request) -> Runtime:
 def _reader_wallet(request: Request) -> tuple[Runtime, str]:
     rt = _runtime(request)
     s = rt.settings
-    return rt, signed_wallet(request, rt.read_limits, s.receive_window_ms, s.future_skew_ms)
+    return rt, signed_wallet(request, rt.limits.reads, s.receive_window_ms, s.future_skew_ms)
 
 
 def _not_found() -> Rejection:
@@ -73,7 +73,7 @@ async def readyz(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     rt = _runtime(request)
-    require_admin_address(request, rt.settings.admin_allow, rt.admin_limits)
+    require_admin_address(request, rt.settings.admin_allow, rt.limits.admin)
     return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -141,7 +141,7 @@ async def list_bets(request: Request) -> Response:
 async def credit_wallet(request: Request) -> Response:
     rt = _runtime(request)
     s = rt.settings
-    require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
+    require_admin(request, s.admin_allow, s.admin_token, rt.limits.admin)
     wallet = request.path_params["wallet"]
     if not _WALLET.fullmatch(wallet):
         raise _invalid("wallet", "must be 64 lowercase hex digits")
@@ -169,7 +169,7 @@ async def archive(request: Request) -> Response:
     (<= 1,000 bets or 10,000 ticks) per transaction pair."""
     rt = _runtime(request)
     s = rt.settings
-    require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
+    require_admin(request, s.admin_allow, s.admin_token, rt.limits.admin)
     data = await json_body(request, _MAX_ADMIN_BODY)
     for key in data:
         if key != "older_than_s":

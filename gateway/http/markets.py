@@ -46,14 +46,14 @@ def _invalid(field: str, message: str) -> Rejection:
 
 async def list_markets(request: Request) -> Response:
     rt = _runtime(request)
-    rt.read_limits.by_address(client_key(request.scope), time.time())
+    rt.limits.reads.by_address(client_key(request.scope), time.time())
     now_ms = int(time.time() * 1000)
     return JSON({"server_time_ms": now_ms, "markets": [m.summary(now_ms) for m in rt.markets]})
 
 
 async def market_grid(request: Request) -> Response:
     rt = _runtime(request)
-    rt.read_limits.by_address(client_key(request.scope), time.time())
+    rt.limits.reads.by_address(client_key(request.scope), time.time())
     market = _market(rt, request)
     now_ms = int(time.time() * 1000)
     return JSON({"server_time_ms": now_ms, **market.grid(now_ms)})
@@ -99,10 +99,10 @@ def _ticks(market: Market, data: dict[str, Any]) -> tuple[str, list[tuple[Tick, 
 async def post_ticks(request: Request) -> Response:
     """Oracle ticks: admin address allowlist, then each tick's oracle signature."""
     rt = _runtime(request)
-    require_admin_address(request, rt.settings.admin_allow, rt.feed_limits)
+    require_admin_address(request, rt.settings.admin_allow, rt.limits.feed)
     market = _market(rt, request)
     oracle, ticks = _ticks(market, await json_body(request, _MAX_TICK_BODY))
-    rt.feed_limits.by_wallet(oracle, time.time())  # second tier: per oracle key, once verified
+    rt.limits.feed.by_wallet(oracle, time.time())  # second tier: per oracle key, once verified
     accepted = await rt.markets.ingest(market.symbol, ticks, "oracle")
     return JSON({"market": market.symbol, "accepted": len(accepted), "last_seq": accepted[-1].seq})
 
@@ -110,7 +110,7 @@ async def post_ticks(request: Request) -> Response:
 async def halt_market(request: Request) -> Response:
     rt = _runtime(request)
     s = rt.settings
-    require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
+    require_admin(request, s.admin_allow, s.admin_token, rt.limits.admin)
     market = _market(rt, request)
     data = await json_body(request, _MAX_HALT_BODY)
     for key in data:
@@ -126,7 +126,7 @@ async def halt_market(request: Request) -> Response:
 async def resume_market(request: Request) -> Response:
     rt = _runtime(request)
     s = rt.settings
-    require_admin(request, s.admin_allow, s.admin_token, rt.admin_limits)
+    require_admin(request, s.admin_allow, s.admin_token, rt.limits.admin)
     market = _market(rt, request)
     await rt.markets.halt(market.symbol, None)
     return JSON(market.summary(int(time.time() * 1000)))

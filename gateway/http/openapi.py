@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway import __version__
+from gateway.protocol import CELL_PATTERN
 
 __all__ = ["openapi"]
 
@@ -49,7 +50,7 @@ _BET: dict[str, Any] = {
         "market": {"type": "string"},
         "cell_id": {
             "type": "string",
-            "pattern": "^cell-(0|[1-9][0-9]{0,17})-(0|[1-9][0-9]{0,17})$",
+            "pattern": f"^{CELL_PATTERN}$",
         },
         "amount": {"type": "integer", "minimum": 1, "maximum": 10**12},
         "nonce": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},

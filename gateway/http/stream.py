@@ -57,7 +57,7 @@ def _handshake_refusal(rt: Runtime, websocket: WebSocket) -> Rejection | None:
     if len(rt.hub) >= s.stream_max_connections:
         return Rejection(ErrorCode.OVERLOADED, "too many stream connections", retry_after=1.0)
     try:
-        rt.stream_limits.by_address(client_key(websocket.scope), time.time())
+        rt.limits.stream.by_address(client_key(websocket.scope), time.time())
     except Rejection as exc:
         return exc
     return None
@@ -78,7 +78,7 @@ def _subscribe(rt: Runtime, sub: Subscriber, data: dict[str, Any]) -> str:
     now = time.time()
     check_window(timestamp, int(now * 1000), s.receive_window_ms, s.future_skew_ms)
     verify(wallet, subscribe_message(wallet, timestamp), signature)
-    rt.stream_limits.by_wallet(wallet, now)
+    rt.limits.stream.by_wallet(wallet, now)
     rt.hub.follow(sub, wallet)
     return wallet
 

@@ -14,21 +14,32 @@ WARNING only reports; CRITICAL refuses new bets (503 ``market_halted``). No cloc
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from gateway.market.config import MarketConfig
 
-__all__ = ["CRITICAL", "NORMAL", "STATE_NAMES", "WARNING", "Breaker", "Transition"]
+__all__ = ["Breaker", "State", "Transition"]
 
-NORMAL, WARNING, CRITICAL = 0, 1, 2
-STATE_NAMES = ("normal", "warning", "critical")
+
+class State(enum.IntEnum):
+    """A breaker state; the number is what /api/markets and the metrics show."""
+
+    NORMAL = 0
+    WARNING = 1
+    CRITICAL = 2
+
+    @property
+    def label(self) -> str:
+        """The lower-case name the API and the logs use."""
+        return self.name.lower()
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
     market: str
-    old: int
-    new: int
+    old: State
+    new: State
     reasons: tuple[str, ...]
 
 
@@ -36,18 +47,18 @@ class Transition:
 class Breaker:
     cfg: MarketConfig
     halted: str | None = None
-    state: int = CRITICAL
+    state: State = State.CRITICAL
     reasons: tuple[str, ...] = ("no price feed yet",)
-    _feed: int = CRITICAL
+    _feed: State = State.CRITICAL
     _better_since: int | None = None
 
-    def _feed_level(self, age_ms: int | None) -> int:
+    def _feed_level(self, age_ms: int | None) -> State:
         cfg = self.cfg
         if age_ms is None or age_ms >= cfg.feed_critical_ms:
-            return CRITICAL
+            return State.CRITICAL
         if age_ms >= cfg.feed_warning_ms:
-            return WARNING
-        return NORMAL
+            return State.WARNING
+        return State.NORMAL
 
     def update(
         self,
@@ -69,18 +80,18 @@ class Breaker:
             self._better_since = None
         ratio = liability / cfg.market_liability_cap
         risk = (
-            CRITICAL
+            State.CRITICAL
             if ratio >= cfg.liability_critical
-            else WARNING
+            else State.WARNING
             if ratio >= cfg.liability_warning
-            else NORMAL
+            else State.NORMAL
         )
         reasons = []
         if self._feed:
             reasons.append(
                 "no price feed yet"
                 if feed_age_ms is None
-                else f"price feed {STATE_NAMES[self._feed]}: last tick {feed_age_ms} ms ago"
+                else f"price feed {self._feed.label}: last tick {feed_age_ms} ms ago"
                 if raw
                 else "price feed recovering"
             )
@@ -94,8 +105,8 @@ class Breaker:
         state = max(
             self._feed,
             risk,
-            WARNING if stale else NORMAL,
-            CRITICAL if self.halted is not None else NORMAL,
+            State.WARNING if stale else State.NORMAL,
+            State.CRITICAL if self.halted is not None else State.NORMAL,
         )
         old = self.state
         self.reasons = tuple(reasons)

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from gateway.market.config import MarketConfig
 
-__all__ = ["band_bounds", "cell_id", "column_open", "open_columns", "window"]
-
-
-def cell_id(row: int, col: int) -> str:
-    return f"cell-{row}-{col}"
+__all__ = ["band_bounds", "column_open", "open_columns", "window"]
 
 
 def band_bounds(cfg: MarketConfig, row: int) -> tuple[int, int]:

@@ -14,13 +14,13 @@ from typing import Any
 
 from gateway.errors import ErrorCode, Rejection
 from gateway.market.book import Book
-from gateway.market.breaker import CRITICAL, STATE_NAMES, Breaker, Transition
+from gateway.market.breaker import Breaker, State, Transition
 from gateway.market.config import MarketConfig
 from gateway.market.feed import Tick, TickRules
-from gateway.market.grid import cell_id, column_open, open_columns, window
+from gateway.market.grid import column_open, open_columns, window
 from gateway.market.pricing import Quote, price_grid
 from gateway.market.volatility import SigmaBand, VolEstimator
-from gateway.protocol import format_multiplier
+from gateway.protocol import cell_id, format_multiplier
 
 __all__ = ["Market"]
 
@@ -83,7 +83,7 @@ class Market:
         """``open`` while bets can be taken; else why not: ``halted`` (breaker critical),
         ``stale`` (the quote is too old), ``unpriced`` (too few ticks, or no cell worth
         offering)."""
-        if self.breaker.state == CRITICAL:
+        if self.breaker.state == State.CRITICAL:
             return "halted"
         if self._stale(now_ms):
             return "stale"
@@ -101,7 +101,7 @@ class Market:
 
     def quote(self, row: int, col: int, now_ms: int) -> Quote:
         """What this cell pays now and what that was priced on, or the rejection that applies."""
-        if self.breaker.state == CRITICAL:
+        if self.breaker.state == State.CRITICAL:
             raise Rejection(
                 ErrorCode.MARKET_HALTED,
                 f"{self.symbol} is not taking bets: {'; '.join(self.breaker.reasons)}",
@@ -158,7 +158,7 @@ class Market:
             "feed_age_ms": self.feed_age_ms(now_ms),
             "breaker": {
                 "state": self.breaker.state,
-                "name": STATE_NAMES[self.breaker.state],
+                "name": self.breaker.state.label,
                 "reasons": list(self.breaker.reasons),
             },
             "priced": bool(self.table),
@@ -215,6 +215,8 @@ class Market:
             "market": self.symbol,
             "price": None if last is None else last.price,
             "price_ts": None if last is None else last.ts,
-            "breaker": STATE_NAMES[self.breaker.state],
-            "cells": cells if self.breaker.state != CRITICAL and not self._stale(now_ms) else [],
+            "breaker": self.breaker.state.label,
+            "cells": cells
+            if self.breaker.state != State.CRITICAL and not self._stale(now_ms)
+            else [],
         }

@@ -25,7 +25,6 @@ import structlog
 from gateway.accounts import Accounts
 from gateway.errors import ErrorCode, Rejection
 from gateway.market.book import OpenBet
-from gateway.market.breaker import STATE_NAMES
 from gateway.market.config import MarketConfig
 from gateway.market.feed import SimulatedFeed, Tick, TickRules
 from gateway.market.grid import band_bounds, window
@@ -34,7 +33,8 @@ from gateway.market.market import Market
 from gateway.market.pricing import price_grid
 from gateway.market.resolution import cell_outcome
 from gateway.metrics import Metrics
-from gateway.store.markets import Settlement, insert_ticks, set_halt, settle
+from gateway.protocol import cell_id
+from gateway.store.markets import Settlement, TickRow, insert_ticks, set_halt, settle
 from gateway.store.writer import Writer
 
 __all__ = ["Markets"]
@@ -93,7 +93,7 @@ class Markets:
             except Rejection:
                 self.metrics.ticks.labels(symbol, "rejected").inc(len(ticks))
                 raise
-            rows = [(t.seq, t.price, t.ts, now_ms, source, sig) for t, sig in ticks]
+            rows = [TickRow(t.seq, t.price, t.ts, now_ms, source, sig) for t, sig in ticks]
             try:
                 await self.writer.transaction(insert_ticks, symbol, rows)
             except sqlite3.Error as exc:  # disk full, I/O error: nothing was stored
@@ -172,8 +172,8 @@ class Markets:
         log.warning(
             "breaker_transition",
             market=change.market,
-            old=STATE_NAMES[change.old],
-            new=STATE_NAMES[change.new],
+            old=change.old.label,
+            new=change.new.label,
             reasons=list(change.reasons),
         )
         self.hub.publish(
@@ -181,7 +181,7 @@ class Markets:
                 "type": "breaker",
                 "market": change.market,
                 "state": change.new,
-                "name": STATE_NAMES[change.new],
+                "name": change.new.label,
                 "reasons": list(change.reasons),
             }
         )
@@ -221,7 +221,7 @@ class Markets:
                     payout = (
                         bet.payout if outcome == "won" else bet.amount if outcome == "void" else 0
                     )
-                    out.append((bet, (bet.bet_id, bet.wallet, outcome, payout, seq)))
+                    out.append((bet, Settlement(bet.bet_id, bet.wallet, outcome, payout, seq)))
                     if len(out) == limit:
                         return out
         return out
@@ -236,9 +236,10 @@ class Markets:
             )
             done = [bet for bet, _ in chunk if bet.bet_id in settled]
             won_by_cell: dict[tuple[int, int], int] = {}
-            for bet, (_, wallet, outcome, payout, _) in chunk:
+            for bet, settlement in chunk:
                 if bet.bet_id not in settled:
                     continue
+                wallet, outcome, payout = settlement.wallet, settlement.outcome, settlement.payout
                 balance = self.accounts.credit(wallet, payout) if payout else None
                 self._count_settled(market.symbol, outcome, bet.amount, payout)
                 if outcome == "won":
@@ -250,7 +251,7 @@ class Markets:
                         "type": "bet_result",
                         "bet_id": str(bet.bet_id),
                         "market": market.symbol,
-                        "cell_id": f"cell-{bet.row}-{bet.col}",
+                        "cell_id": cell_id(bet.row, bet.col),
                         "status": outcome,
                         "amount": bet.amount,
                         "payout": payout,

@@ -20,6 +20,7 @@ from gateway.market.config import MarketConfig
 from gateway.market.grid import window
 from gateway.market.pricing import cell_probability, multiplier, ticks_in
 from gateway.market.volatility import SigmaBand
+from gateway.protocol import parse_cell
 from gateway.store.invariants import ledger_violations
 from gateway.store.reader import QUERIES
 
@@ -57,17 +58,12 @@ def _overdue(conn: sqlite3.Connection, markets: Sequence[MarketConfig], now_ms: 
     for cfg in markets:
         rows = conn.execute(QUERIES["open_bets"], (cfg.symbol,))
         for bet_id, _wallet, cell, _amount, _payout in rows:
-            end = (int(str(cell).rsplit("-", 1)[1]) + 1) * cfg.column_ms
+            end = window(cfg, parse_cell(str(cell))[1])[1]
             if end + cfg.grace_ms + OVERDUE_SLACK_MS < now_ms:
                 out.append(f"bet {bet_id} ({cfg.symbol} {cell}) is still open")
                 if len(out) >= 10:
                     return out
     return out
-
-
-def _parse_cell(cell: str) -> tuple[int, int]:
-    _, row, col = cell.split("-")
-    return int(row), int(col)
 
 
 def _quotes(conn: sqlite3.Connection, markets: Sequence[MarketConfig]) -> list[str]:
@@ -90,7 +86,7 @@ def _quotes(conn: sqlite3.Connection, markets: Sequence[MarketConfig]) -> list[s
             (cfg.symbol, QUOTE_SAMPLE),
         )
         for bet_id, cell, p_win, low, high, price, ts in sample:
-            row, col = _parse_cell(str(cell))
+            row, col = parse_cell(str(cell))
             first_s, n_ticks = ticks_in(ts, cfg.tick_interval_ms, *window(cfg, col))
             band = SigmaBand(high, low, high, 0, None)
             again = cell_probability(

@@ -11,9 +11,9 @@ import warnings
 import structlog
 import uvicorn
 
-from gateway.config import ConfigError, Settings, unknown_settings
+from gateway.config import Settings, unknown_settings
 from gateway.http.deadline import with_request_deadline
-from gateway.lockfile import DataDirLocked, hold_lock
+from gateway.lockfile import hold_lock
 from gateway.server.app import create_app
 from gateway.server.sdnotify import Notifier
 from gateway.telemetry import configure_logging
@@ -46,7 +46,8 @@ class NotifyingServer(uvicorn.Server):
 
 
 def serve(host: str, port: int) -> int:
-    """Serve until stopped; the exit status (0, 1 refused to start, 2 settings, 130 Ctrl-C)."""
+    """Serve until stopped; the exit status (0, 1 did not start, 130 Ctrl-C). Raises
+    ConfigError for bad settings and DataDirLocked when another gateway holds the data."""
     # uvicorn's legacy websockets protocol is deprecated in favour of websockets-sansio; the
     # stream's denial responses (HTTP 403/429/503 on the handshake) are tested on the legacy
     # one, and the move belongs with the stream's next protocol version (docs/OPERATIONS.md).
@@ -55,16 +56,8 @@ def serve(host: str, port: int) -> int:
         "ignore", message="The `websockets` implementation is deprecated", module="uvicorn"
     )
 
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"tapgate: configuration error: {exc}", file=sys.stderr)
-        return 2
-    try:
-        hold_lock(settings.lock_path)
-    except DataDirLocked as exc:
-        print(f"tapgate: {exc}", file=sys.stderr)
-        return 1
+    settings = Settings.from_env()  # ConfigError: the command line says which variable
+    hold_lock(settings.lock_path)  # DataDirLocked: another gateway serves this data directory
     configure_logging(settings.log_level)
     log = structlog.get_logger("tapgate.server")
     for name, guess in unknown_settings(os.environ):

@@ -10,15 +10,34 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import structlog
 
-__all__ = ["Settlement", "insert_ticks", "set_halt", "settle"]
+__all__ = ["Settlement", "TickRow", "insert_ticks", "set_halt", "settle"]
 
 log = structlog.get_logger("tapgate.settlement")
 
-TickRow = tuple[int, int, int, int, str, str | None]  # seq, price, ts, received_at, source, sig
-Settlement = tuple[int, str, str, int, int | None]  # bet_id, wallet, outcome, payout, tick_seq
+
+class TickRow(NamedTuple):
+    """A committed tick as the ``ticks`` table holds it (the market is the call's)."""
+
+    seq: int
+    price: int
+    ts: int
+    received_at: int
+    source: str  # 'sim' or 'oracle'
+    signature: str | None
+
+
+class Settlement(NamedTuple):
+    """One bet's outcome and what it pays; ``tick_seq`` names the deciding tick, if any."""
+
+    bet_id: int
+    wallet: str
+    outcome: str  # 'won', 'lost' or 'void'
+    payout: int
+    tick_seq: int | None
 
 
 def insert_ticks(conn: sqlite3.Connection, market: str, rows: Sequence[TickRow]) -> None:
@@ -36,7 +55,7 @@ def settle(conn: sqlite3.Connection, items: Sequence[Settlement], now_ms: int) -
     another path) is refused and logged, never settled twice: the settlements primary
     key and the status triggers would refuse it anyway.
     """
-    ids = [item[0] for item in items]
+    ids = [item.bet_id for item in items]
     open_ids = {
         row[0]
         for row in conn.execute(

@@ -29,7 +29,7 @@ import structlog
 from gateway.metrics import Metrics
 from gateway.store.schema import connect_pragmas
 
-__all__ = ["GroupOutcomes", "Queued", "Refusal", "Writer", "write_credit"]
+__all__ = ["GroupOutcomes", "GroupQueue", "Queued", "Refusal", "Writer", "write_credit"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,6 +80,20 @@ Q = TypeVar("Q", bound=Queued)
 Q_contra = TypeVar("Q_contra", bound=Queued, contravariant=True)
 
 
+class GroupQueue(Protocol):
+    """The bounded FIFO the writer drains in groups (fastpath.BatchQueue)."""
+
+    def __len__(self) -> int: ...
+
+    def push(self, item: Any) -> int:
+        """Append; the new length, or 0 when full."""
+        ...
+
+    def head(self) -> Any: ...
+
+    def drain(self, n: int) -> list[Any]: ...
+
+
 class GroupOutcomes(Protocol[Q_contra]):
     """The layer above: renders receipts before a group is written and applies each
     bet's outcome (to balances, the replay map, the order book and the waiting request)."""
@@ -127,7 +141,7 @@ class Writer(Generic[Q]):
         self,
         path: Path,
         synchronous: str,
-        queue: Any,
+        queue: GroupQueue,
         *,
         batch_max: int,
         batch_wait_ms: float,

@@ -6,7 +6,7 @@ import pytest
 
 from gateway.errors import Rejection
 from gateway.market.book import Book, OpenBet
-from gateway.market.breaker import CRITICAL, NORMAL, WARNING, Breaker
+from gateway.market.breaker import Breaker, State
 from gateway.market.config import MarketConfig
 from gateway.market.feed import SimulatedFeed, Tick, TickRules
 from gateway.market.grid import column_open, open_columns
@@ -136,24 +136,26 @@ def test_book_keeps_open_bets_by_cell_and_forgets_settled_ones() -> None:
 def test_breaker_feed_age_liability_and_halt() -> None:
     """Feed age raises the state at once and lowers it only after recover_ms of health."""
     b = Breaker(CFG)
-    assert b.update(0, None, 0) is None and b.state == CRITICAL  # no feed yet
+    assert b.update(0, None, 0) is None and b.state == State.CRITICAL  # no feed yet
     assert b.update(100, 0, 0) is None  # healthy, recovering
     change = b.update(1100, 50, 0)
-    assert change is not None and (change.old, change.new) == (CRITICAL, NORMAL)
-    assert b.update(1200, 150, 0).new == WARNING  # type: ignore[union-attr]
-    assert b.update(1300, 600, 0).new == CRITICAL  # type: ignore[union-attr]
+    assert change is not None and (change.old, change.new) == (State.CRITICAL, State.NORMAL)
+    assert b.update(1200, 150, 0).new == State.WARNING  # type: ignore[union-attr]
+    assert b.update(1300, 600, 0).new == State.CRITICAL  # type: ignore[union-attr]
     assert b.update(1400, 10, 0) is None  # healthy again, but not for long enough
     assert b.update(2399, 10, 0) is None
-    assert b.update(2400, 10, 0).new == NORMAL  # type: ignore[union-attr]
-    assert b.update(2500, 10, 2500).new == WARNING  # type: ignore[union-attr]  # 83% of cap
-    assert b.update(2600, 10, 2990).new == CRITICAL  # type: ignore[union-attr]
-    assert b.update(2700, 10, 0).new == NORMAL  # type: ignore[union-attr]  # at once
+    assert b.update(2400, 10, 0).new == State.NORMAL  # type: ignore[union-attr]
+    assert b.update(2500, 10, 2500).new == State.WARNING  # type: ignore[union-attr]  # 83% of cap
+    assert b.update(2600, 10, 2990).new == State.CRITICAL  # type: ignore[union-attr]
+    assert b.update(2700, 10, 0).new == State.NORMAL  # type: ignore[union-attr]  # at once
     b.halted = "maintenance"
     change = b.update(2800, 10, 0)
-    assert change is not None and change.new == CRITICAL and "maintenance" in change.reasons[0]
+    assert (
+        change is not None and change.new == State.CRITICAL and "maintenance" in change.reasons[0]
+    )
     assert b.update(99_999, 10, 0) is None  # stays until resumed
     b.halted = None
-    assert b.update(100_000, 10, 0).new == NORMAL  # type: ignore[union-attr]
+    assert b.update(100_000, 10, 0).new == State.NORMAL  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
