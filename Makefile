@@ -99,6 +99,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	# the .pyi stubs against the compiled fastpath modules (built by make install)
+	$(BIN)/python -m mypy.stubtest --allowlist fastpath/stubtest-allowlist.txt \
+	  fastpath._buckets_c fastpath._queue_c fastpath._verify_c
 
 test-compiled: $(STAMP) $(FAULTS)
 	$(COVERAGE_ENV) TAPGATE_REQUIRE_EXTENSIONS=1 $(BIN)/coverage run -m pytest

@@ -1,3 +1,8 @@
+from typing_extensions import disjoint_base
+
+__all__ = ["TokenBuckets"]
+
+@disjoint_base
 class TokenBuckets:
     rate: float
     burst: float

@@ -1,5 +1,10 @@
 from typing import Any
 
+from typing_extensions import disjoint_base
+
+__all__ = ["BatchQueue"]
+
+@disjoint_base
 class BatchQueue:
     capacity: int
     def __init__(self, capacity: int) -> None: ...

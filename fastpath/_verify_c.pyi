@@ -1,1 +1,3 @@
+__all__ = ["verify_batch"]
+
 def verify_batch(items: list[tuple[bytes, bytes]]) -> list[bool]: ...

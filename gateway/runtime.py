@@ -39,6 +39,38 @@ __all__ = ["Runtime", "open_runtime"]
 log = structlog.get_logger("tapgate.runtime")
 
 
+def _check_modes(settings: Settings) -> None:
+    """Refuse a pure-Python start when the compiled fastpath is required; warn of modes that
+    are not production."""
+    if settings.require_extensions and fastpath.IMPLEMENTATION != "c":
+        raise RuntimeError(
+            "TAPGATE_REQUIRE_EXTENSIONS=1 but the compiled fastpath did not load "
+            f"({fastpath.IMPORT_ERROR or 'TAPGATE_NO_EXTENSIONS is set'}); "
+            "run `make install` with a C compiler and Python headers present"
+        )
+    if settings.bench_verify_only:
+        log.warning(
+            "bench_verify_only",
+            detail="TAPGATE_BENCH_VERIFY_ONLY=1: bets are verified and answered, never stored",
+        )
+    if fastpath.IMPORT_ERROR:
+        log.warning("fastpath_pure_python", reason=fastpath.IMPORT_ERROR)
+
+
+def _watch(
+    metrics: Metrics, writer: Writer[PendingBet], hub: Hub, limits: Limits, wal: Path
+) -> None:
+    """Gauges read at scrape time: queue, stream, WAL, buckets, and which fastpath runs."""
+    metrics.queue_depth.set_function(writer.queue.__len__)
+    metrics.stream_connections.set_function(hub.__len__)
+    metrics.wal_bytes.set_function(lambda: _size(wal))
+    metrics.fastpath.labels(fastpath.IMPLEMENTATION).set(1)
+    buckets = {
+        (lim.name, kind): getattr(lim, kind) for lim in limits for kind in ("address", "wallet")
+    }
+    metrics.watch_rate_limits(buckets)
+
+
 def _limits(s: Settings) -> Limits:
     """Each route family's buckets: per address, and per wallet (or oracle key)."""
     keys = s.bucket_max_keys
@@ -183,19 +215,7 @@ async def _load_markets(settings: Settings, reader: Reader) -> list[Market]:
 
 async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Runtime:
     """Open the database, rebuild the in-memory state from it, and wire the parts."""
-    if settings.require_extensions and fastpath.IMPLEMENTATION != "c":
-        raise RuntimeError(
-            "TAPGATE_REQUIRE_EXTENSIONS=1 but the compiled fastpath did not load "
-            f"({fastpath.IMPORT_ERROR or 'TAPGATE_NO_EXTENSIONS is set'}); "
-            "run `make install` with a C compiler and Python headers present"
-        )
-    if settings.bench_verify_only:
-        log.warning(
-            "bench_verify_only",
-            detail="TAPGATE_BENCH_VERIFY_ONLY=1: bets are verified and answered, never stored",
-        )
-    if fastpath.IMPORT_ERROR:
-        log.warning("fastpath_pure_python", reason=fastpath.IMPORT_ERROR)
+    _check_modes(settings)
     metrics = metrics if metrics is not None else Metrics(process=False)
     path = settings.db_path
     await asyncio.to_thread(prepare, path, settings.synchronous)
@@ -230,12 +250,8 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         settle_batch=settings.settle_batch,
     )
     writer.outcomes = CommitOutcomes(accounts, recent, markets.markets)
-    metrics.queue_depth.set_function(writer.queue.__len__)
-    metrics.stream_connections.set_function(hub.__len__)
-    wal = Path(f"{path}-wal")
-    metrics.wal_bytes.set_function(lambda: _size(wal))
-    metrics.fastpath.labels(fastpath.IMPLEMENTATION).set(1)
     limits = _limits(settings)
+    _watch(metrics, writer, hub, limits, Path(f"{path}-wal"))
     verifier = BatchVerifier(fastpath.verify_batch, loop) if settings.verify_thread else None
     admission = Admission(
         settings,
@@ -260,13 +276,6 @@ async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Ru
         metrics=metrics,
         markets=markets,
         hub=hub,
-    )
-    metrics.watch_rate_limits(
-        {
-            (limiter.name, kind): getattr(limiter, kind)
-            for limiter in limits
-            for kind in ("address", "wallet")
-        }
     )
     log.info(
         "started",

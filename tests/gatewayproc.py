@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 
 from gateway.client.wallet import Wallet, bet_body
 from gateway.config import Settings
 from gateway.runtime import Runtime
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+JSON_HEADERS = {"content-type": "application/json"}
 
 # Markets for tests that are not about markets: ten-minute columns open for an hour and a
 # quiet simulated feed, so ``TEST_ROW`` in the column after next is open and priced for
@@ -112,6 +117,18 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextlib.contextmanager
+def opened(database: str | Path, **kwargs: Any) -> Iterator[sqlite3.Connection]:
+    """A SQLite connection that commits on success (as ``with sqlite3.connect()`` does) and,
+    unlike it, is closed afterwards."""
+    conn = sqlite3.connect(database, **kwargs)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
 def _default_sigint() -> None:
     """In the child: SIGINT as on a terminal, even when the suite runs in the background
     (a shell starts background jobs with SIGINT ignored)."""
@@ -193,7 +210,7 @@ class GatewayProcess:
     def quote(self, market: str, cell: str) -> str:
         """The multiplier the grid offers for ``cell`` now."""
         grid = httpx.get(f"{self.url}/api/markets/{market}/grid", timeout=5).json()
-        return next(c["multiplier"] for c in grid["cells"] if c["cell_id"] == cell)
+        return str(next(c["multiplier"] for c in grid["cells"] if c["cell_id"] == cell))
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -209,6 +226,20 @@ class GatewayProcess:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, verify=self.verify, **kwargs)
+
+    @contextlib.contextmanager
+    def database(self) -> Iterator[sqlite3.Connection]:
+        """The gateway's database, read-only, closed afterwards."""
+        conn = sqlite3.connect(f"file:{self.data_dir / 'tapgate.db'}?mode=ro", uri=True)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def post_bet(self, body: dict[str, Any]) -> httpx.Response:
+        """POST one bet body as JSON."""
+        with self.client() as c:
+            return c.post("/api/bets", content=orjson.dumps(body), headers=JSON_HEADERS)
 
     def fund(self, wallet: Wallet, amount: int, reference: str | None = None) -> httpx.Response:
         with self.client() as c:
@@ -226,3 +257,41 @@ def signed(wallet: Wallet, **overrides: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {"market": "BTC-USD", "cell_id": open_cell(), "amount": 100}
     fields.update(overrides)
     return bet_body(wallet, **fields)
+
+
+async def post_all(
+    url: str, bodies: list[dict[str, Any]], sources: list[str] | None = None
+) -> list[httpx.Response]:
+    """Post each body on its own warmed-up connection (from ``sources[i]`` when given), all
+    released together."""
+    clients = [
+        httpx.AsyncClient(
+            base_url=url,
+            timeout=30,
+            transport=httpx.AsyncHTTPTransport(local_address=sources[i] if sources else None),
+        )
+        for i in range(len(bodies))
+    ]
+    try:
+        await asyncio.gather(*(c.get("/healthz") for c in clients))
+        barrier = asyncio.Event()
+
+        async def send(client: httpx.AsyncClient, body: dict[str, Any]) -> httpx.Response:
+            await barrier.wait()
+            return await client.post("/api/bets", content=orjson.dumps(body), headers=JSON_HEADERS)
+
+        tasks = [asyncio.create_task(send(c, b)) for c, b in zip(clients, bodies, strict=True)]
+        await asyncio.sleep(0.05)
+        barrier.set()
+        return list(await asyncio.gather(*tasks))
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients))
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until true; ``timeout`` bounds a stuck run, it is not a speed."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

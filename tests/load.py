@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ import orjson
 
 from gateway.client.wallet import Wallet
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import GatewayProcess, signed
+from tests.gatewayproc import GatewayProcess, opened, signed
 
 OPEN_LIMITS = {  # rate limits out of the way of a load test
     "TAPGATE_ADDRESS_RATE": "100000",
@@ -110,14 +109,14 @@ async def kill_under_load(
 
 
 def stored_bets(db: Path) -> dict[tuple[str, str], tuple[str, bytes]]:
-    with sqlite3.connect(db) as conn:
+    with opened(db) as conn:
         rows = conn.execute("SELECT wallet, nonce, id, receipt FROM bets").fetchall()
     return {(w, n): (str(i), str(r).encode()) for w, n, i, r in rows}
 
 
 def check_database(db: Path) -> None:
     """Integrity, foreign keys and the ledger invariants all hold."""
-    with sqlite3.connect(db) as conn:
+    with opened(db) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
         assert ledger_violations(conn) == []

@@ -25,7 +25,6 @@ import os
 import shutil
 import signal
 import socket
-import sqlite3
 import subprocess
 import tarfile
 import time
@@ -38,7 +37,7 @@ import pytest
 
 from gateway.client.wallet import Wallet, bet_body, post_bet
 from gateway.store.schema import SCHEMA_VERSION
-from tests.gatewayproc import ROOT
+from tests.gatewayproc import ROOT, opened
 from tests.load import Outcomes, check_acknowledged_stored_once, drive
 
 pytestmark = pytest.mark.systemd
@@ -300,7 +299,7 @@ def test_rollback_past_a_migration_is_refused_with_the_recovery_steps(
     migration stands in the way and how to recover; the new release keeps serving."""
     _install(machine, wheels["migrating"])
     migrated = machine.current()
-    with sqlite3.connect(f"file:{machine.db()}?mode=ro", uri=True) as conn:
+    with opened(f"file:{machine.db()}?mode=ro", uri=True) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION + 1,)
     refused = machine.run("bash", "/src/systemd/install.sh", "--rollback", check=False)
     assert refused.returncode == 3

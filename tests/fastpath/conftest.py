@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from types import ModuleType
 
 import pytest
@@ -18,11 +19,16 @@ def _compiled(name: str) -> ModuleType | None:
         return None
 
 
+MODULES = ("_buckets", "_queue", "_verify")
+
+
 @pytest.fixture(params=["c", "py"])
 def impl(request: pytest.FixtureRequest) -> str:
-    """Which implementation the test runs against."""
-    if request.param == "c" and _compiled("_buckets") is None:
-        pytest.skip("compiled fastpath not built")
+    """Which implementation the test runs against (each compiled module must have loaded)."""
+    if request.param == "c":
+        missing = [name for name in MODULES if _compiled(name) is None]
+        if missing:
+            pytest.skip(f"compiled fastpath not built: {', '.join(missing)}")
     return str(request.param)
 
 
@@ -34,3 +40,8 @@ def buckets_cls(impl: str) -> type:
 @pytest.fixture
 def queue_cls(impl: str) -> type:
     return importlib.import_module(f"fastpath._queue_{impl}").BatchQueue  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def verify_batch(impl: str) -> Callable[[list[tuple[bytes, bytes]]], list[bool]]:
+    return importlib.import_module(f"fastpath._verify_{impl}").verify_batch  # type: ignore[no-any-return]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -11,16 +12,13 @@ KEY = SigningKey(b"\x01" * 32)
 PUBLIC = KEY.verify_key.encode()
 
 
-@pytest.fixture
-def verify_batch(impl: str):  # type: ignore[no-untyped-def]
-    return importlib.import_module(f"fastpath._verify_{impl}").verify_batch
-
-
 def _signed(message: bytes) -> bytes:
     return KEY.sign(message).signature + message
 
 
-def test_good_and_bad_signatures(verify_batch) -> None:  # type: ignore[no-untyped-def]
+def test_good_and_bad_signatures(
+    verify_batch: Callable[[list[tuple[bytes, bytes]]], list[bool]],
+) -> None:
     """Valid signatures are True; tampered, short, wrong-key and bad-length items are False."""
     good = _signed(b"hello")
     tampered = good[:-1] + b"X"

@@ -84,6 +84,7 @@ class ScriptedFeed:
                             if feeder is not None:
                                 feeder.close()
                             feeder = Feeder(self.gateway.url, "BTC-USD", ORACLE, timeout=2)
+                        assert feeder is not None
                         if feeder.send(price, ts).status_code == 200:
                             self.sent.append((ts, price))
                     except httpx.HTTPError:

@@ -17,9 +17,16 @@ from gateway.client.wallet import Wallet, bet_body
 from gateway.config import Settings
 from gateway.ops.archive import ArchiveError, archive_all, attached, copy_to_archive, due_ids
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, signed, tapgate
+from tests.gatewayproc import (
+    ADMIN_TOKEN,
+    GatewayProcess,
+    opened,
+    post_all,
+    signed,
+    tapgate,
+    wait_for,
+)
 from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ScriptedFeed, priced
-from tests.integration.test_markets import _post_all, _wait
 from tests.load import Outcomes, check_database, drive
 
 ENV = {**MARKET_ENV, "TAPGATE_RECEIVE_WINDOW_MS": "500", "TAPGATE_FUTURE_SKEW_MS": "0"}
@@ -34,25 +41,21 @@ def _settled_bets(gw: GatewayProcess, count: int) -> list[dict[str, Any]]:
         bet_body(wallet, market="BTC-USD", cell_id=f"cell-104-{col}", amount=10)
         for _ in range(count)
     ]
-    responses = asyncio.run(_post_all(gw, bodies))
+    responses = asyncio.run(post_all(gw.url, bodies))
     assert all(r.status_code == 202 for r in responses), responses[0].text
     ids = [int(r.json()["bet_id"]) for r in responses]
 
     def settled() -> bool:
-        with _db(gw) as conn:
+        with gw.database() as conn:
             (n,) = conn.execute(
                 "SELECT count(*) FROM settlements WHERE bet_id BETWEEN ? AND ?",
                 (min(ids), max(ids)),
             ).fetchone()
         return bool(n == count)
 
-    _wait(settled, 10, "settlement")
+    wait_for(settled, 10, "settlement")
     time.sleep(0.6)  # past the receive window
     return bodies
-
-
-def _db(gw: GatewayProcess) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{gw.data_dir / 'tapgate.db'}?mode=ro", uri=True)
 
 
 # a short volatility window, so that ticks older than it can leave within the test
@@ -68,7 +71,7 @@ def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
     try:
         priced(gw)
         bodies = _settled_bets(gw, 30)
-        with _db(gw) as conn:
+        with gw.database() as conn:
             before = conn.execute(
                 "SELECT id, receipt, signature FROM bets WHERE archive IS NULL"
             ).fetchall()
@@ -94,7 +97,7 @@ def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
     finally:
         feed.stop()
         gw.stop()
-    with _db(gw) as conn:
+    with gw.database() as conn:
         stubs = conn.execute(
             "SELECT id, receipt, signature, archive FROM bets WHERE archive IS NOT NULL"
         ).fetchall()
@@ -103,7 +106,7 @@ def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
         )
         assert conn.execute("SELECT count(*) FROM ledger").fetchone() == ledger_before
         assert ledger_violations(conn) == []
-    with sqlite3.connect(gw.data_dir / "archive.db") as archive:
+    with opened(gw.data_dir / "archive.db") as archive:
         kept = dict(
             (i, (r, s)) for i, r, s in archive.execute("SELECT id, receipt, signature FROM bets")
         )
@@ -111,9 +114,9 @@ def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
         if bet_id in kept:
             assert kept[bet_id] == (receipt, signature)
     assert len(kept) == 30
-    with sqlite3.connect(gw.data_dir / "archive.db") as archive:
+    with opened(gw.data_dir / "archive.db") as archive:
         (archived_ticks,) = archive.execute("SELECT count(*) FROM ticks").fetchone()
-    with _db(gw) as conn:
+    with gw.database() as conn:
         (kept_ticks,) = conn.execute("SELECT count(*) FROM ticks").fetchone()
         (recorded,) = conn.execute("SELECT sum(rows) FROM tick_archives").fetchone()
     assert archived_ticks == recorded == ticks_moved and kept_ticks >= 40
@@ -121,7 +124,7 @@ def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
     assert check.returncode == 0, check.stdout
     gw.start(markets_ready=False)  # starts on the kept ticks (the volatility window)
     gw.stop()
-    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+    with opened(gw.data_dir / "tapgate.db") as conn:
         assert (
             conn.execute("SELECT job, ok FROM ops_runs WHERE job = 'archive'").fetchall()
             == [("archive", 1)] * 2
@@ -150,13 +153,13 @@ def test_interrupted_archive_resumes_and_a_bad_copy_stubs_nothing(
             ids = due_ids(conn, cutoff, 0)
             assert len(ids) == 12
             copy_to_archive(conn, ids)
-        with sqlite3.connect(archive) as a:  # and a copy that went bad meanwhile
+        with opened(archive) as a:  # and a copy that went bad meanwhile
             a.execute("UPDATE bets SET amount = amount + 1 WHERE id = ?", (ids[0],))
         with pytest.raises(ArchiveError, match="checksums differ"):
             archive_all(conn, archive, cutoff)
         stubs = conn.execute("SELECT count(*) FROM bets WHERE archive IS NOT NULL").fetchone()
         assert stubs == (0,)  # nothing stubbed: every receipt is still in the database
-        with sqlite3.connect(archive) as a:
+        with opened(archive) as a:
             a.execute("DELETE FROM bets WHERE id = ?", (ids[0],))
         assert archive_all(conn, archive, cutoff) == 12  # the re-run copies, verifies, stubs
         assert archive_all(conn, archive, cutoff) == 0

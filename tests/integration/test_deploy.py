@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -22,6 +21,7 @@ from tests.gatewayproc import (
     TEST_MARKET_ENV,
     GatewayProcess,
     free_port,
+    opened,
     signed,
     tapgate,
 )
@@ -123,12 +123,12 @@ def test_smoke_test_passes_against_a_live_gateway_and_moves_no_money(
 ) -> None:
     """tapgate smoke (run after install, upgrade and rollback) passes on a healthy gateway
     without a token, and leaves no bet, deposit or ledger row behind."""
-    with sqlite3.connect(gateway.data_dir / "tapgate.db") as conn:
+    with opened(gateway.data_dir / "tapgate.db") as conn:
         before = [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in _MONEY]  # noqa: S608
     result = tapgate("smoke", "--url", gateway.url, "--timeout", "120", data=gateway.data_dir)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("smoke: ok") and "balance check" in result.stdout
-    with sqlite3.connect(gateway.data_dir / "tapgate.db") as conn:
+    with opened(gateway.data_dir / "tapgate.db") as conn:
         after = [conn.execute(f"SELECT count(*) FROM {t}").fetchone() for t in _MONEY]  # noqa: S608
     assert after == before
 

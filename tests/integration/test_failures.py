@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Callable
 
@@ -14,7 +13,7 @@ import orjson
 import pytest
 
 from gateway.client.wallet import Wallet
-from tests.gatewayproc import GatewayProcess, signed, tapgate
+from tests.gatewayproc import GatewayProcess, opened, post_all, signed, tapgate
 from tests.load import (
     OPEN_LIMITS,
     Outcomes,
@@ -29,46 +28,13 @@ MakeGateway = Callable[..., GatewayProcess]
 PURE = os.environ.get("TAPGATE_NO_EXTENSIONS") == "1"
 
 
-async def _post_all(
-    url: str, bodies: list[dict[str, object]], sources: list[str] | None = None
-) -> list[httpx.Response]:
-    """Post each body on its own warmed-up connection (from ``sources[i]`` when given), all
-    released together."""
-    clients = [
-        httpx.AsyncClient(
-            base_url=url,
-            timeout=30,
-            transport=httpx.AsyncHTTPTransport(local_address=sources[i] if sources else None),
-        )
-        for i in range(len(bodies))
-    ]
-    try:
-        await asyncio.gather(*(c.get("/healthz") for c in clients))
-        barrier = asyncio.Event()
-
-        async def send(client: httpx.AsyncClient, body: dict[str, object]) -> httpx.Response:
-            await barrier.wait()
-            return await client.post(
-                "/api/bets",
-                content=orjson.dumps(body),
-                headers={"content-type": "application/json"},
-            )
-
-        tasks = [asyncio.create_task(send(c, b)) for c, b in zip(clients, bodies, strict=True)]
-        await asyncio.sleep(0.05)
-        barrier.set()
-        return list(await asyncio.gather(*tasks))
-    finally:
-        await asyncio.gather(*(c.aclose() for c in clients))
-
-
 def test_double_spend_exactly_ten_of_fifty(make_gateway: MakeGateway) -> None:
     """50 bets of 100 against a balance of 1000, all at once: 10 accepted, 40 refused, 0 left."""
     gw = make_gateway({"TAPGATE_WALLET_BURST": "50"}).start()
     wallet = Wallet.generate()
     gw.fund(wallet, 1000)
     bodies = [signed(wallet, amount=100) for _ in range(50)]
-    responses = asyncio.run(_post_all(gw.url, bodies))
+    responses = asyncio.run(post_all(gw.url, bodies))
     codes = sorted(r.status_code for r in responses)
     assert codes == [202] * 10 + [409] * 40
     assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
@@ -77,7 +43,7 @@ def test_double_spend_exactly_ten_of_fifty(make_gateway: MakeGateway) -> None:
     assert sorted(r.json()["balance"] for r in responses if r.status_code == 202) == list(
         range(0, 1000, 100)
     )
-    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+    with opened(gw.data_dir / "tapgate.db") as conn:
         assert conn.execute(
             "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
         ).fetchone() == (0,)
@@ -94,12 +60,12 @@ def test_concurrent_identical_bets_store_one(make_gateway: MakeGateway, spread: 
     gw.fund(wallet, 1000)
     body = signed(wallet, amount=100)
     sources = [f"127.0.0.{10 + i}" for i in range(10)] if spread else None
-    responses = asyncio.run(_post_all(gw.url, [body] * 10, sources))
+    responses = asyncio.run(post_all(gw.url, [body] * 10, sources))
     assert [r.status_code for r in responses] == [202] * 10
     assert len({r.content for r in responses}) == 1
     assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == 9
     assert responses[0].json()["balance"] == 900
-    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+    with opened(gw.data_dir / "tapgate.db") as conn:
         assert conn.execute("SELECT count(*) FROM bets").fetchone() == (1,)
     check_database(gw.data_dir / "tapgate.db")
 
@@ -145,7 +111,7 @@ def test_replay_sequential_and_after_restart(make_gateway: MakeGateway) -> None:
     assert after.status_code == 202
     assert after.content == first.content
     assert after.headers["idempotent-replayed"] == "true"
-    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+    with opened(gw.data_dir / "tapgate.db") as conn:
         assert conn.execute("SELECT count(*), sum(amount) FROM bets").fetchone() == (2, 150)
         assert conn.execute(
             "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
@@ -182,7 +148,7 @@ def test_replay_after_the_window_is_401_from_any_address(make_gateway: MakeGatew
             "/api/bets", content=orjson.dumps(signed(wallet, amount=50)), headers=headers
         )
     assert fresh.status_code == 202, fresh.text
-    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+    with opened(gw.data_dir / "tapgate.db") as conn:
         assert conn.execute("SELECT count(*), sum(amount) FROM bets").fetchone() == (2, 150)
         assert conn.execute(
             "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
@@ -214,11 +180,11 @@ def test_nonce_reused_after_window_refused_in_its_batch(make_gateway: MakeGatewa
     assert first.status_code == 202
     time.sleep(5.3)  # the first bet leaves the receive window and the replay map
     bodies = [signed(reuser, nonce="once", amount=7)] + [signed(w, amount=9) for w in others]
-    responses = asyncio.run(_post_all(gw.url, bodies))
+    responses = asyncio.run(post_all(gw.url, bodies))
     assert responses[0].status_code == 409
     assert responses[0].json()["error"]["code"] == "nonce_reused"
     assert [r.status_code for r in responses[1:]] == [202] * 5
-    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+    with opened(gw.data_dir / "tapgate.db") as conn:
         batches = {b for (b,) in conn.execute("SELECT batch_id FROM bets WHERE amount = 9")}
         assert len(batches) == 1, "the five bets were meant to share one batch"
         assert conn.execute(
@@ -331,7 +297,7 @@ def test_verify_thread_mode_accepts_and_refuses(make_gateway: MakeGateway) -> No
     good = signed(wallet, amount=100)
     forged = signed(wallet, amount=100)
     forged["signature"] = Wallet.generate().sign(b"x")
-    responses = asyncio.run(_post_all(gw.url, [good, forged, signed(wallet, amount=50)]))
+    responses = asyncio.run(post_all(gw.url, [good, forged, signed(wallet, amount=50)]))
     assert [r.status_code for r in responses] == [202, 401, 202]
     assert responses[1].json()["error"]["code"] == "invalid_signature"
 

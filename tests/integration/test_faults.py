@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ import pytest
 
 from gateway.client.feeder import signed_tick
 from gateway.client.wallet import Wallet
-from tests.gatewayproc import ROOT, GatewayProcess, signed
+from tests.gatewayproc import ROOT, GatewayProcess, opened, signed
 from tests.integration.scripted import ORACLE
 from tests.load import (
     OPEN_LIMITS,
@@ -51,12 +50,7 @@ def faulty(make_gateway: Any, tmp_path: Path) -> Any:
 
 
 def _bet(gw: GatewayProcess, wallet: Wallet) -> httpx.Response:
-    with gw.client() as c:
-        return c.post(
-            "/api/bets",
-            content=orjson.dumps(signed(wallet, amount=10)),
-            headers={"content-type": "application/json"},
-        )
+    return gw.post_bet(signed(wallet, amount=10))
 
 
 def test_ticks_refused_with_503_while_writes_fail(faulty: Any) -> None:
@@ -103,7 +97,7 @@ def test_write_failures_refuse_bets_then_recover_by_themselves(faulty: Any, faul
         assert c.get("/readyz").status_code == 200
     gw.stop()
     check_database(gw.data_dir / "tapgate.db")
-    with sqlite3.connect(gw.data_dir / "tapgate.db") as conn:
+    with opened(gw.data_dir / "tapgate.db") as conn:
         stored = {
             row[0]
             for row in conn.execute("SELECT id FROM bets WHERE wallet = ?", (wallet.address,))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,14 @@ import orjson
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from gateway.client.feeder import signed_tick
 from gateway.client.wallet import Wallet, bet_body
 from gateway.http.stream import subscribe_message
+from gateway.protocol import cell_id
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import GatewayProcess, tapgate
+from tests.gatewayproc import GatewayProcess, post_all, tapgate, wait_for
 from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ORACLE, ScriptedFeed, priced, zigzag
 
 ENV = {
@@ -52,36 +53,11 @@ def _column(lead_ms: int) -> int:
 def _bet(
     gw: GatewayProcess, wallet: Wallet, row: int, col: int, amount: int = 100
 ) -> httpx.Response:
-    body = bet_body(wallet, market="BTC-USD", cell_id=f"cell-{row}-{col}", amount=amount)
-    with gw.client() as c:
-        return c.post(
-            "/api/bets", content=orjson.dumps(body), headers={"content-type": "application/json"}
-        )
-
-
-async def _post_all(gw: GatewayProcess, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
-    """Post every bet at once."""
-    headers = {"content-type": "application/json"}
-    async with httpx.AsyncClient(base_url=gw.url, timeout=10) as client:
-        return await asyncio.gather(
-            *(client.post("/api/bets", content=orjson.dumps(b), headers=headers) for b in bodies)
-        )
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def _db(gw: GatewayProcess) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{gw.data_dir / 'tapgate.db'}?mode=ro", uri=True)
+    return gw.post_bet(bet_body(wallet, market="BTC-USD", cell_id=cell_id(row, col), amount=amount))
 
 
 def _statuses(gw: GatewayProcess, ids: list[int]) -> dict[int, str]:
-    with _db(gw) as conn:
+    with gw.database() as conn:
         rows = conn.execute(
             "SELECT id, status FROM bets WHERE id IN (SELECT value FROM json_each(?))",
             (orjson.dumps(ids).decode(),),
@@ -125,7 +101,7 @@ def test_full_game_wins_loses_and_voids_exactly_the_right_bets(
             assert r.status_code == 202, r.text
             placed[int(r.json()["bet_id"])] = ((row, c), r.json())
         ids = list(placed)
-        _wait(lambda: "accepted" not in _statuses(gw, ids).values(), 10, "settlement")
+        wait_for(lambda: "accepted" not in _statuses(gw, ids).values(), 10, "settlement")
     finally:
         feed.script = zigzag
     statuses = _statuses(gw, ids)
@@ -137,7 +113,7 @@ def test_full_game_wins_loses_and_voids_exactly_the_right_bets(
             expected += receipt["potential_payout"]
         elif plan[cell] == "void":
             expected += receipt["amount"]
-    with _db(gw) as conn:
+    with gw.database() as conn:
         assert ledger_violations(conn) == []
         (balance,) = conn.execute(
             "SELECT balance FROM accounts WHERE id = ?", (wallet.address,)
@@ -169,7 +145,7 @@ def test_ticks_need_the_oracle_signature(market: tuple[GatewayProcess, ScriptedF
         for tick in (forged, altered):
             r = c.post("/admin/markets/BTC-USD/ticks", json={"ticks": [tick]})
             assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_signature"
-    with _db(gw) as conn:
+    with gw.database() as conn:
         assert conn.execute("SELECT count(*) FROM ticks WHERE seq = ?", (seq,)).fetchone() == (0,)
 
 
@@ -203,7 +179,7 @@ def test_limits_hold_under_concurrent_bets(market: tuple[GatewayProcess, Scripte
         bet_body(w, market="BTC-USD", cell_id=cell, amount=1000) for w in wallets for _ in range(10)
     ]
 
-    responses = asyncio.run(_post_all(gw, bodies))
+    responses = asyncio.run(post_all(gw.url, bodies))
     accepted = [r.json() for r in responses if r.status_code == 202]
     refused = [r.json()["error"]["code"] for r in responses if r.status_code != 202]
     assert accepted and refused
@@ -213,7 +189,7 @@ def test_limits_hold_under_concurrent_bets(market: tuple[GatewayProcess, Scripte
         sum(a["potential_payout"] for a in accepted) + max(a["potential_payout"] for a in accepted)
         > 200_000
     )
-    with _db(gw) as conn:
+    with gw.database() as conn:
         (stored,) = conn.execute(
             "SELECT coalesce(sum(potential_payout), 0) FROM bets WHERE cell_id = ?", (cell,)
         ).fetchone()
@@ -230,7 +206,7 @@ def test_feed_outage_halts_and_recovery_resumes(
     gw.fund(wallet, 10_000)
     feed.script = lambda ts: None
     try:
-        _wait(lambda: _breaker(gw) == 2, 5, "critical")
+        wait_for(lambda: _breaker(gw) == 2, 5, "critical")
         r = _bet(gw, wallet, 101, _column(1000))
         assert r.status_code == 503 and r.json()["error"]["code"] == "market_halted", r.text
         assert "price feed" in r.json()["error"]["message"]
@@ -238,7 +214,7 @@ def test_feed_outage_halts_and_recovery_resumes(
             assert c.get("/readyz").status_code == 503
     finally:
         feed.script = zigzag
-    _wait(lambda: _breaker(gw) == 0, 5, "recovery")
+    wait_for(lambda: _breaker(gw) == 0, 5, "recovery")
     assert _bet(gw, wallet, 101, _column(1000)).status_code == 202
     logs = gw.log_path.read_text()
     assert '"new":"critical"' in logs and '"new":"normal"' in logs
@@ -333,12 +309,12 @@ def test_stream_and_cors_refuse_foreign_origins(
     gw, _ = market
     url = gw.url.replace("http", "ws") + "/api/stream"
     with pytest.raises(InvalidStatus) as refused:
-        connect(url, origin="https://evil.example", open_timeout=5)  # type: ignore[arg-type]
+        connect(url, origin=Origin("https://evil.example"), open_timeout=5)
     denial = refused.value.response
     assert denial.status_code == 403
     assert orjson.loads(denial.body)["error"]["code"] == "forbidden"
     assert denial.headers["x-content-type-options"] == "nosniff"
-    with connect(url, origin="https://app.example", open_timeout=5) as ws:  # type: ignore[arg-type]
+    with connect(url, origin=Origin("https://app.example"), open_timeout=5) as ws:
         assert orjson.loads(ws.recv(timeout=5))["type"] == "hello"
     preflight = {
         "access-control-request-method": "POST",
@@ -484,13 +460,13 @@ def test_settlement_killed_between_batches_settles_each_bet_once(
             for w in wallets
             for _ in range(40)
         ]
-        responses = asyncio.run(_post_all(gw, bodies))
+        responses = asyncio.run(post_all(gw.url, bodies))
         assert all(r.status_code == 202 for r in responses), responses[0].text
         ids = [int(r.json()["bet_id"]) for r in responses]
         feed.script = lambda ts: zigzag(ts) if ts < start + 100 else 10_150
         deadline = time.monotonic() + 60
         while True:
-            with _db(gw) as conn:
+            with gw.database() as conn:
                 (done,) = conn.execute("SELECT count(*) FROM settlements").fetchone()
             if 0 < done < len(ids):
                 break
@@ -498,10 +474,12 @@ def test_settlement_killed_between_batches_settles_each_bet_once(
             time.sleep(0.002)
         gw.kill()
         gw.start(markets_ready=False)
-        _wait(lambda: "accepted" not in _statuses(gw, ids).values(), 60, "settlement after restart")
+        wait_for(
+            lambda: "accepted" not in _statuses(gw, ids).values(), 60, "settlement after restart"
+        )
     finally:
         feed.stop()
-    with _db(gw) as conn:
+    with gw.database() as conn:
         rows = conn.execute("SELECT bet_id, outcome FROM settlements").fetchall()
         payouts = conn.execute("SELECT count(*) FROM ledger WHERE kind = 'payout'").fetchone()[0]
         assert ledger_violations(conn) == []

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from gateway.client.wallet import Wallet
-from tests.gatewayproc import GatewayProcess, signed, tapgate
+from tests.gatewayproc import GatewayProcess, opened, signed, tapgate
 
 
 def _scrape(gw: GatewayProcess) -> str:
@@ -54,19 +54,18 @@ def test_ops_runs_are_recorded_and_exported(tmp_path: Path) -> None:
 
 def test_failed_check_is_recorded_as_failed(tmp_path: Path) -> None:
     """A check that finds a problem exits 1 and records ok = 0."""
-    import sqlite3
 
     gw = GatewayProcess(tmp_path / "data").start()
     gw.stop()
     db = gw.data_dir / "tapgate.db"
-    with sqlite3.connect(db) as conn:
+    with opened(db) as conn:
         conn.execute("DROP TRIGGER ledger_immutable_update")
         conn.execute(
             "INSERT INTO accounts (id, kind, balance) VALUES (?, 'wallet', 5)", ("a" * 64,)
         )
     result = tapgate("check", data=gw.data_dir)
     assert result.returncode == 1 and "FAILED" in result.stdout
-    with sqlite3.connect(db) as conn:
+    with opened(db) as conn:
         assert conn.execute("SELECT job, ok FROM ops_runs").fetchall() == [("check", 0)]
 
 

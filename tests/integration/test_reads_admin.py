@@ -89,7 +89,7 @@ def _credit(
     gw: GatewayProcess, wallet: str, body: object, token: str | None = ADMIN_TOKEN, **kw: object
 ) -> httpx.Response:
     headers = {"authorization": f"Bearer {token}"} if token else {}
-    with gw.client(**kw) as c:  # type: ignore[arg-type]
+    with gw.client(**kw) as c:
         return c.post(f"/admin/wallets/{wallet}/credit", json=body, headers=headers)
 
 

@@ -11,6 +11,7 @@ from gateway.ops.check import run_check
 from gateway.store.database import prepare
 from gateway.store.invariants import ledger_violations
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
+from tests.gatewayproc import opened
 from tests.store.make_fixtures import FIXTURES, WALLET
 
 EARLIER = range(1, SCHEMA_VERSION)
@@ -26,14 +27,14 @@ def test_every_earlier_version_has_a_fixture() -> None:
 def test_fixture_migrates_to_the_current_schema(tmp_path: Path, version: int) -> None:
     """Data of an old release survives the upgrade; invariants and checks still hold."""
     path = tmp_path / "tapgate.db"
-    with sqlite3.connect(path) as conn:
+    with opened(path) as conn:
         conn.executescript((FIXTURES / f"v{version}.sql").read_text())
         assert conn.execute("PRAGMA user_version").fetchone() == (version,)
         balance = conn.execute("SELECT balance FROM accounts WHERE id = ?", (WALLET,)).fetchone()
         bets = conn.execute("SELECT count(*) FROM bets").fetchone()
     conn.close()
     assert prepare(path) == version
-    with sqlite3.connect(path) as conn:
+    with opened(path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert (
             conn.execute("SELECT balance FROM accounts WHERE id = ?", (WALLET,)).fetchone()

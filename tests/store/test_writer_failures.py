@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import orjson
@@ -16,7 +15,7 @@ from gateway.errors import Rejection
 from gateway.protocol import parse_bet
 from gateway.runtime import open_runtime
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import IN_PROCESS, TEST_MARKET_ENV, markets_priced, open_cell
+from tests.gatewayproc import IN_PROCESS, TEST_MARKET_ENV, markets_priced, open_cell, opened
 
 
 def _bet(wallet: Wallet, amount: int, nonce: str):  # type: ignore[no-untyped-def]
@@ -74,7 +73,7 @@ def test_failed_commit_refuses_whole_batch_then_recovers(tmp_path: Path) -> None
             await rt.close()
 
     asyncio.run(scenario())
-    with sqlite3.connect(tmp_path / "tapgate.db") as conn:
+    with opened(tmp_path / "tapgate.db") as conn:
         assert conn.execute("SELECT count(*) FROM bets").fetchone() == (1,)
         assert ledger_violations(conn) == []
 
@@ -121,7 +120,7 @@ def test_writer_checkpoint_lets_the_wal_restart(tmp_path: Path) -> None:
 
     def frames() -> int:
         """Frames in the WAL, read by another connection (as the housekeeping task does)."""
-        with sqlite3.connect(tmp_path / "tapgate.db") as conn:
+        with opened(tmp_path / "tapgate.db") as conn:
             ((_busy, log, _done),) = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         return int(log)
 

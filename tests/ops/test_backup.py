@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -12,12 +11,12 @@ from gateway.client.wallet import Wallet
 from gateway.lockfile import DataDirLocked, hold_lock
 from gateway.ops.backup import BackupError, backup, restore
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import client_markets_priced, tapgate
-from tests.test_ops import _app, _bet, _fund
+from tests.gatewayproc import client_markets_priced, opened, tapgate
+from tests.inprocess import app_client, bet, fund
 
 
 def _count(db: Path) -> tuple[int, int]:
-    with sqlite3.connect(db) as conn:
+    with opened(db) as conn:
         (bets,) = conn.execute("SELECT count(*) FROM bets").fetchone()
         (ledger,) = conn.execute("SELECT count(*) FROM ledger").fetchone()
     return int(bets), int(ledger)
@@ -27,30 +26,30 @@ def test_drill_restores_everything_up_to_the_backup(tmp_path: Path) -> None:
     """Bets before the backup come back after a restore; the ledger still balances."""
     data = tmp_path / "data"
     wallet = Wallet.generate()
-    with _app(data) as client:
+    with app_client(data) as client:
         client_markets_priced(client)
-        _fund(client, wallet, 1000)
-        assert [_bet(client, wallet, 10) for _ in range(5)] == [202] * 5
+        fund(client, wallet, 1000)
+        assert [bet(client, wallet, 10) for _ in range(5)] == [202] * 5
         saved = backup(data / "tapgate.db", tmp_path / "backups", keep=5)  # while serving
-        assert [_bet(client, wallet, 10) for _ in range(2)] == [202] * 2
+        assert [bet(client, wallet, 10) for _ in range(2)] == [202] * 2
     for suffix in ("", "-wal", "-shm"):
         Path(f"{data / 'tapgate.db'}{suffix}").unlink(missing_ok=True)
     assert restore(saved, data / "tapgate.db", data / "lock") is None
-    with _app(data) as client:
+    with app_client(data) as client:
         client_markets_priced(client)
         assert client.get("/readyz").status_code == 200
-        assert _bet(client, wallet, 10) == 202
+        assert bet(client, wallet, 10) == 202
         runtime = client.app.runtime  # type: ignore[attr-defined]
         assert runtime.accounts.balance(wallet.address) == 1000 - 6 * 10
     assert _count(data / "tapgate.db") == (6, 1 * 2 + 6 * 2)
-    with sqlite3.connect(data / "tapgate.db") as conn:
+    with opened(data / "tapgate.db") as conn:
         assert ledger_violations(conn) == []
 
 
 def test_restore_keeps_the_old_database_and_refuses_while_locked(tmp_path: Path) -> None:
     """The replaced database is kept aside; a held lock or a bad file refuses the restore."""
     data = tmp_path / "data"
-    with _app(data):
+    with app_client(data):
         pass
     saved = backup(data / "tapgate.db", tmp_path / "b", keep=1)
     fd = hold_lock(data / "lock")
@@ -70,7 +69,7 @@ def test_restore_keeps_the_old_database_and_refuses_while_locked(tmp_path: Path)
 def test_cli_backup_keeps_the_newest_and_restore_obeys_the_lock(tmp_path: Path) -> None:
     """tapgate backup --keep 2 leaves the two newest copies; restore waits for the lock."""
     data = tmp_path / "data"
-    with _app(data):
+    with app_client(data):
         pass
     made = []
     for _ in range(3):
