@@ -13,6 +13,7 @@ from gateway.ops.archive import ArchiveError, attached
 from gateway.ops.check import run_check
 from gateway.ops.tick_retention import PRE_QUOTE_MARGIN_MS, tick_bounds, tick_step, ticks_all
 from gateway.store.database import prepare
+from tests.store.rows import insert_bet
 
 WALLET = "cd" * 32
 TICK_MS = 250
@@ -42,13 +43,10 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _bet(db: sqlite3.Connection, bet_id: int, quote_seq: int | None, accepted_at: int) -> None:
-    db.execute(
-        "INSERT INTO bets (id, wallet, nonce, market, cell_id, amount, multiplier, "
-        "potential_payout, ts, signature, accepted_at, batch_id, receipt, quote_seq, quote_p) "
-        "VALUES (?, ?, ?, 'BTC-USD', 'cell-1-1', 10, 194, 19, ?, 'sig', ?, 1, '{}', ?, ?)",
-        (bet_id, WALLET, f"n{bet_id}", accepted_at, accepted_at, quote_seq,
-         None if quote_seq is None else 0.5),
-    )  # fmt: skip
+    """A staked bet priced from tick ``quote_seq`` (None: from before schema v5)."""
+    p_win = None if quote_seq is None else 0.5
+    insert_bet(db, WALLET, id=bet_id, nonce=f"n{bet_id}", multiplier=194, ts=accepted_at,
+               accepted_at=accepted_at, quote_seq=quote_seq, quote_p=p_win)  # fmt: skip
     db.execute(
         "INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at) "
         "VALUES (?, ?, 'house', 10, 'stake', ?, ?)",

@@ -10,6 +10,7 @@ import pytest
 from gateway.store.database import prepare
 from gateway.store.invariants import ledger_violations
 from gateway.store.schema import SCHEMA_VERSION
+from tests.store.rows import insert_bet
 
 W = "a" * 64
 
@@ -31,30 +32,6 @@ def _post(
         "INSERT INTO postings (txn, debit, credit, amount, kind, created_at) "
         "VALUES (?, ?, ?, ?, ?, 0)",
         (txn, debit, credit, amount, kind),
-    )
-
-
-def _bet(conn: sqlite3.Connection, **over: object) -> None:
-    row = {
-        "id": 1,
-        "wallet": W,
-        "nonce": "n",
-        "market": "BTC-USD",
-        "cell_id": "cell-1-1",
-        "amount": 10,
-        "multiplier": 190,
-        "potential_payout": 19,
-        "ts": 0,
-        "signature": "s",
-        "accepted_at": 0,
-        "batch_id": 1,
-        "receipt": "{}",
-    }
-    row.update(over)
-    cols = ", ".join(row)
-    conn.execute(
-        f"INSERT INTO bets ({cols}) VALUES ({', '.join('?' * len(row))})",  # noqa: S608
-        tuple(row.values()),
     )
 
 
@@ -132,7 +109,7 @@ def test_direct_balance_edit_is_detected(db: sqlite3.Connection) -> None:
 
 def test_ticks_and_settlements_are_never_deleted(db: sqlite3.Connection) -> None:
     """DELETE of a tick or of a settlement is refused by the database."""
-    _bet(db)
+    insert_bet(db, W)
     db.execute(
         "INSERT INTO ticks (market, seq, price, ts, received_at, source) "
         "VALUES ('BTC-USD', 1, 100, 1, 1, 'sim')"
@@ -170,9 +147,9 @@ def test_a_tick_is_deleted_only_in_a_recorded_archive_range(db: sqlite3.Connecti
 
 def test_nonce_unique_per_wallet(db: sqlite3.Connection) -> None:
     """A wallet cannot store the same nonce twice."""
-    _bet(db)
+    insert_bet(db, W)
     with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
-        _bet(db, id=2)
+        insert_bet(db, W, id=2)
 
 
 @pytest.mark.parametrize(
@@ -190,7 +167,8 @@ def test_nonce_unique_per_wallet(db: sqlite3.Connection) -> None:
 def test_bad_bet_rows_refused(db: sqlite3.Connection, over: dict[str, object]) -> None:
     """Out-of-range amounts, wrong payouts, unknown statuses and unknown wallets are refused."""
     with pytest.raises(sqlite3.IntegrityError):
-        _bet(db, **over)
+        row = dict(over)
+        insert_bet(db, str(row.pop("wallet", W)), **row)
 
 
 def _settle(db: sqlite3.Connection, outcome: str, payout: int, bet_id: int = 1) -> None:
@@ -202,7 +180,7 @@ def _settle(db: sqlite3.Connection, outcome: str, payout: int, bet_id: int = 1) 
 
 def test_status_moves_only_through_one_settlement(db: sqlite3.Connection) -> None:
     """A settlement moves accepted -> won; a second one, or a bare status update, is refused."""
-    _bet(db)
+    insert_bet(db, W)
     with pytest.raises(sqlite3.IntegrityError, match="only through its settlement"):
         db.execute("UPDATE bets SET status = 'won' WHERE id = 1")
     payout = db.execute("SELECT potential_payout FROM bets WHERE id = 1").fetchone()[0]
@@ -219,7 +197,7 @@ def test_settlement_payout_must_match_the_bet(
     db: sqlite3.Connection, outcome: str, payout: int
 ) -> None:
     """won pays the potential payout, void the stake, lost nothing; anything else is refused."""
-    _bet(db)
+    insert_bet(db, W)
     with pytest.raises(sqlite3.IntegrityError, match="does not match"):
         _settle(db, outcome, payout)
     assert db.execute("SELECT status FROM bets WHERE id = 1").fetchone() == ("accepted",)

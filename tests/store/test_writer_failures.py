@@ -12,13 +12,14 @@ from gateway.bets.pending import credit
 from gateway.client.wallet import Wallet, bet_body
 from gateway.config import Settings
 from gateway.errors import Rejection
-from gateway.protocol import parse_bet
+from gateway.protocol import BetRequest, parse_bet
 from gateway.runtime import open_runtime
 from gateway.store.invariants import ledger_violations
 from tests.gatewayproc import IN_PROCESS, TEST_MARKET_ENV, markets_priced, open_cell, opened
 
 
-def _bet(wallet: Wallet, amount: int, nonce: str):  # type: ignore[no-untyped-def]
+def _request(wallet: Wallet, amount: int, nonce: str) -> BetRequest:
+    """A parsed, signed bet on the open test cell."""
     body = bet_body(wallet, market="BTC-USD", cell_id=open_cell(), amount=amount, nonce=nonce)
     return parse_bet(orjson.dumps(body), {"BTC-USD"})
 
@@ -45,12 +46,12 @@ def test_failed_commit_refuses_whole_batch_then_recovers(tmp_path: Path) -> None
             ((pages,),) = await rt.writer.execute("PRAGMA page_count")
             await rt.writer.execute(f"PRAGMA max_page_count = {pages}")
             placed = [
-                rt.admission.place(_bet(w, 100, "n1"), "127.0.0.1", _now())
+                rt.admission.place(_request(w, 100, "n1"), "127.0.0.1", _now())
                 for w in wallets
                 for _ in range(1)
             ]
             big = [
-                rt.admission.place(_bet(w, 10, f"big{i}"), "127.0.0.1", _now())
+                rt.admission.place(_request(w, 10, f"big{i}"), "127.0.0.1", _now())
                 for i, w in enumerate(wallets * 5)
             ]
             results = await asyncio.gather(*placed, *big, return_exceptions=True)
@@ -65,7 +66,7 @@ def test_failed_commit_refuses_whole_batch_then_recovers(tmp_path: Path) -> None
                 )
             await rt.writer.execute("PRAGMA max_page_count = 1073741823")
             receipt, _bet_id, replayed = await rt.admission.place(
-                _bet(wallets[0], 100, "n1"), "127.0.0.1", _now()
+                _request(wallets[0], 100, "n1"), "127.0.0.1", _now()
             )
             assert not replayed and orjson.loads(receipt)["balance"] == 900
             assert rt.writer.last_error is None
@@ -126,7 +127,7 @@ def test_writer_checkpoint_lets_the_wal_restart(tmp_path: Path) -> None:
 
     async def place(rt, count: int, prefix: str) -> None:  # type: ignore[no-untyped-def]
         for i in range(count):
-            await rt.admission.place(_bet(wallet, 1, f"{prefix}{i}"), "127.0.0.1", _now())
+            await rt.admission.place(_request(wallet, 1, f"{prefix}{i}"), "127.0.0.1", _now())
 
     async def scenario() -> tuple[int, int]:
         rt = await open_runtime(settings)
@@ -176,7 +177,7 @@ def test_flusher_bug_refuses_instead_of_hanging(
             first = await asyncio.wait_for(
                 asyncio.gather(
                     *(
-                        rt.admission.place(_bet(wallet, 1, f"n{i}"), "127.0.0.1", _now())
+                        rt.admission.place(_request(wallet, 1, f"n{i}"), "127.0.0.1", _now())
                         for i in range(3)
                     ),
                     return_exceptions=True,
@@ -184,7 +185,7 @@ def test_flusher_bug_refuses_instead_of_hanging(
                 timeout=5,
             )
             later = await asyncio.gather(
-                rt.admission.place(_bet(wallet, 1, "later"), "127.0.0.1", _now()),
+                rt.admission.place(_request(wallet, 1, "later"), "127.0.0.1", _now()),
                 return_exceptions=True,
             )
             return [*first, *later]
