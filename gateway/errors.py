@@ -18,6 +18,7 @@ class ErrorCode(enum.StrEnum):
     """Every error code the API answers (docs/API.md); http/errors.py maps each to its status."""
 
     MALFORMED_JSON = "malformed_json"
+    INVALID_HEADER = "invalid_header"
     INVALID_SIGNATURE = "invalid_signature"
     MISSING_CREDENTIALS = "missing_credentials"
     TIMESTAMP_OUT_OF_WINDOW = "timestamp_out_of_window"

@@ -73,6 +73,11 @@ class Metrics:
         self.in_flight = Gauge(
             "tapgate_http_requests_in_flight", "HTTP requests being served", registry=r
         )
+        self.forwarded_for_invalid = Counter(
+            "tapgate_forwarded_for_invalid_total",
+            "Requests from a trusted proxy refused for an unreadable X-Forwarded-For",
+            registry=r,
+        )
         self.bets_placed = Counter(
             "tapgate_bets_placed_total",
             "Bets acknowledged with 202 (replays excluded)",

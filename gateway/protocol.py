@@ -22,6 +22,7 @@ __all__ = [
     "MAX_AMOUNT",
     "MAX_BODY",
     "BetRequest",
+    "ascii_digits",
     "bet_message",
     "cell_id",
     "check_window",
@@ -82,6 +83,12 @@ class BetRequest:
     @property
     def min_multiplier_hundredths(self) -> int | None:
         return None if self.min_multiplier is None else parse_multiplier(self.min_multiplier)
+
+
+def ascii_digits(text: str, most: int) -> bool:
+    """1 to ``most`` ASCII digits: ``str.isdigit`` alone also takes '²' and other Unicode
+    digits, which ``int`` then refuses (a 500 where a 4xx belongs)."""
+    return 0 < len(text) <= most and text.isascii() and text.isdigit()
 
 
 def cell_id(row: int, col: int) -> str:

@@ -15,14 +15,15 @@ from tests.gatewayproc import IN_PROCESS, JSON_HEADERS, TEST_MARKET_ENV, open_ce
 TOKEN = "t" * 20
 
 
-def app_client(tmp_path: Path) -> TestClient:
-    """The app on a data directory, with the test markets and an admin token."""
+def app_client(tmp_path: Path, **env: str) -> TestClient:
+    """The app on a data directory, with the test markets, an admin token and ``env``."""
     settings = Settings.from_env(
         {
             **TEST_MARKET_ENV,
             **IN_PROCESS,
             "TAPGATE_DATA_DIR": str(tmp_path),
             "TAPGATE_ADMIN_TOKEN": TOKEN,
+            **env,
         }
     )
     return TestClient(create_app(settings), client=("127.0.0.1", 5000))

@@ -2,7 +2,7 @@
 
 validate (done by the caller) -> per-address bucket -> timestamp window -> signature
 -> replay lookup -> per-wallet bucket -> market checks (breaker, pricing, open cell,
-min_multiplier) -> exposure and balance reservations -> enqueue -> await commit. Any
+min_multiplier) -> balance, then exposure reservations -> enqueue -> await commit. Any
 refusal after the reservations releases them (the writer does that for refusals at
 commit time).
 """
@@ -122,11 +122,13 @@ class Admission:
             )
         pays = payout(bet.amount, multiplier)
         book = market.book
-        book.reserve(bet.wallet, bet.row, bet.col, bet.amount, pays)
+        # the balance first: a wallet that cannot pay learns nothing of the exposure others
+        # hold on the cell (the liability cap's refusal would tell it)
+        self.accounts.reserve(bet.wallet, bet.amount)
         try:
-            self.accounts.reserve(bet.wallet, bet.amount)
+            book.reserve(bet.wallet, bet.row, bet.col, bet.amount, pays)
         except Rejection:
-            book.release(bet.wallet, bet.row, bet.col, bet.amount, pays)
+            self.accounts.release(bet.wallet, bet.amount)
             raise
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         pending = PendingBet(

@@ -17,6 +17,7 @@ from gateway.http.openapi import openapi
 from gateway.http.responses import JSON, json_body
 from gateway.ops.archive import ARCHIVE_NAME, archive_cutoff, archive_step
 from gateway.ops.tick_retention import tick_bounds, tick_step
+from gateway.protocol import ascii_digits
 from gateway.runtime import Runtime
 
 __all__ = ["routes"]
@@ -124,7 +125,7 @@ async def list_bets(request: Request) -> Response:
     if nonce is not None and not _NONCE.fullmatch(nonce):
         raise _invalid("nonce", "must be 1-64 characters of A-Z a-z 0-9 _ -")
     limit_raw = params.get("limit", "50")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= 200:
+    if not ascii_digits(limit_raw, 3) or not 1 <= int(limit_raw) <= 200:
         raise _invalid("limit", "must be an integer from 1 to 200")
     limit = int(limit_raw)
     before_raw = params.get("before")

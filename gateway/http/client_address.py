@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from gateway.config import Network
 
-__all__ = ["client_address", "rate_key"]
+__all__ = ["ForwardedForInvalid", "client_address", "rate_key"]
 
 
 def _trusted(address: str, proxies: Sequence[Network]) -> bool:
@@ -18,19 +18,27 @@ def _trusted(address: str, proxies: Sequence[Network]) -> bool:
     return any(ip in net for net in proxies)
 
 
+class ForwardedForInvalid(ValueError):
+    """A trusted proxy sent an X-Forwarded-For whose hops cannot all be read as addresses."""
+
+
 def client_address(peer: str, forwarded_for: bytes | None, proxies: Sequence[Network]) -> str:
-    """The TCP peer; behind trusted proxies, the right-most X-Forwarded-For hop not trusted."""
+    """The TCP peer; behind trusted proxies, the right-most X-Forwarded-For hop not trusted.
+
+    From a trusted proxy, an empty hop or one that is not a bare IP address (a port, a
+    name, ``unknown``) raises ForwardedForInvalid: falling back to the proxy's own address
+    would hand the client the proxy's standing (the admin allowlist, one shared bucket).
+    A proxy's own request without the header is keyed by the proxy.
+    """
     if not proxies or forwarded_for is None or not _trusted(peer, proxies):
         return peer
-    hops = [h.strip() for h in forwarded_for.decode("latin-1").split(",")]
-    for hop in reversed(hops):
-        if not hop:
-            continue
-        if not _trusted(hop, proxies):
-            try:
-                return str(ipaddress.ip_address(hop))
-            except ValueError:
-                return peer  # garbage from the proxy chain: key by the proxy itself
+    for hop in reversed(forwarded_for.decode("latin-1").split(",")):
+        try:
+            address = ipaddress.ip_address(hop.strip())
+        except ValueError:
+            raise ForwardedForInvalid(f"X-Forwarded-For hop {hop.strip()[:64]!r}") from None
+        if not any(address in net for net in proxies):
+            return str(address)
     return peer
 
 

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import Network
 from gateway.errors import ErrorCode, Rejection
-from gateway.http.client_address import client_address, rate_key
+from gateway.http.client_address import ForwardedForInvalid, client_address, rate_key
 from gateway.http.errors import send_rejection
 from gateway.metrics import Metrics
 
@@ -69,7 +69,11 @@ class RequestContext:
             rid = f"{self._prefix}-{next(self._counter):x}"
         peer = scope["client"][0] if scope.get("client") else "unknown"
         scope["tapgate.request_id"] = rid
-        address = client_address(peer, forwarded, self.trusted_proxies)
+        try:
+            address = client_address(peer, forwarded, self.trusted_proxies)
+        except ForwardedForInvalid as exc:
+            await self._refuse_forwarded(scope, send, rid, str(exc))
+            return
         scope["tapgate.address"] = address
         scope["tapgate.client"] = rate_key(address)
         fields: dict[str, object] = {}
@@ -122,6 +126,20 @@ class RequestContext:
                 client=address,
                 **fields,
             )
+
+    async def _refuse_forwarded(self, scope: Scope, send: Send, rid: str, detail: str) -> None:
+        """400 before any other work (a stream handshake is closed instead), counted."""
+        self.metrics.forwarded_for_invalid.inc()
+        log.warning("forwarded_for_invalid", request_id=rid, detail=detail)
+        if scope["type"] != "http":
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        rejection = Rejection(
+            ErrorCode.INVALID_HEADER,
+            f"{detail} is not an IP address",
+            field="X-Forwarded-For",
+        )
+        await send_rejection(send, rejection, rid)
 
 
 def _route(scope: Scope) -> str:

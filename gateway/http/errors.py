@@ -16,6 +16,7 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 # Every ErrorCode has its status here (tests/http/test_errors.py proves the table complete).
 STATUS: dict[ErrorCode, int] = {
     ErrorCode.MALFORMED_JSON: 400,
+    ErrorCode.INVALID_HEADER: 400,
     ErrorCode.INVALID_SIGNATURE: 401,
     ErrorCode.MISSING_CREDENTIALS: 401,
     ErrorCode.TIMESTAMP_OUT_OF_WINDOW: 401,

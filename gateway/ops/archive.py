@@ -87,7 +87,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 def parse_age(text: str) -> int:
     """``30d``, ``12h``, ``90m``, ``3600s`` -> seconds; ValueError otherwise."""
     number, unit = text[:-1], text[-1:]
-    if unit not in _UNITS or not number.isdigit():
+    if unit not in _UNITS or not (number.isascii() and number.isdigit()):
         raise ValueError(f"{text!r} is not an age like 30d, 12h, 90m or 3600s")
     return int(number) * _UNITS[unit]
 

@@ -25,7 +25,9 @@ class Notifier:
         pid = env.get("WATCHDOG_PID", "")
         mine = not pid or pid == str(os.getpid())
         # ping at half the interval systemd waits for
-        self.watchdog_interval = int(usec) / 2_000_000 if usec.isdigit() and mine else None
+        self.watchdog_interval = (
+            int(usec) / 2_000_000 if usec.isascii() and usec.isdigit() and mine else None
+        )
 
     @property
     def enabled(self) -> bool:

@@ -6,7 +6,7 @@ from gateway.accounts import Accounts
 from gateway.bets.recent import RecentBets
 from gateway.config import Settings
 from gateway.errors import Rejection
-from gateway.http.client_address import client_address, rate_key
+from gateway.http.client_address import ForwardedForInvalid, client_address, rate_key
 
 
 def test_reservations_never_overspend() -> None:
@@ -58,9 +58,20 @@ def test_forwarded_for_only_from_trusted_proxies() -> None:
     assert client_address("1.2.3.4", b"9.9.9.9", proxies) == "1.2.3.4"
     assert client_address("10.0.0.1", b"9.9.9.9, 10.0.0.2", proxies) == "9.9.9.9"
     assert client_address("10.0.0.1", b"6.6.6.6, 9.9.9.9", proxies) == "9.9.9.9"
-    assert client_address("10.0.0.1", b"garbage", proxies) == "10.0.0.1"
     assert client_address("10.0.0.1", b"10.0.0.3", proxies) == "10.0.0.1"
     assert client_address("10.0.0.1", None, proxies) == "10.0.0.1"
+    assert client_address("1.2.3.4", b"garbage", proxies) == "1.2.3.4"  # untrusted: ignored
+
+
+@pytest.mark.parametrize(
+    "forwarded", [b"garbage", b"203.0.113.7:4711", b"unknown", b"9.9.9.9, ", b"", b"9.9.9.9,,"]
+)
+def test_an_unreadable_forwarded_hop_is_refused(forwarded: bytes) -> None:
+    """From a trusted proxy, an empty or unparsable right-most hop is an error, never the
+    proxy's own address."""
+    proxies = Settings.from_env({"TAPGATE_TRUSTED_PROXIES": "10.0.0.0/8"}).trusted_proxies
+    with pytest.raises(ForwardedForInvalid):
+        client_address("10.0.0.1", forwarded, proxies)
 
 
 def test_ipv6_keyed_by_64() -> None:

@@ -21,7 +21,7 @@ from tests.gatewayproc import (
     ADMIN_TOKEN,
     GatewayProcess,
     opened,
-    post_all,
+    post_pooled,
     signed,
     tapgate,
     wait_for,
@@ -41,7 +41,7 @@ def _settled_bets(gw: GatewayProcess, count: int) -> list[dict[str, Any]]:
         bet_body(wallet, market="BTC-USD", cell_id=f"cell-104-{col}", amount=10)
         for _ in range(count)
     ]
-    responses = asyncio.run(post_all(gw.url, bodies))
+    responses = asyncio.run(post_pooled(gw.url, bodies))
     assert all(r.status_code == 202 for r in responses), responses[0].text
     ids = [int(r.json()["bet_id"]) for r in responses]
 

@@ -21,7 +21,7 @@ from gateway.client.wallet import Wallet, bet_body
 from gateway.http.stream import subscribe_message
 from gateway.protocol import cell_id
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import GatewayProcess, post_all, tapgate, wait_for
+from tests.gatewayproc import GatewayProcess, post_pooled, tapgate, wait_for
 from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ORACLE, ScriptedFeed, priced, zigzag
 
 ENV = {
@@ -168,7 +168,8 @@ def test_cells_outside_the_open_columns_are_closed(
 
 
 def test_limits_hold_under_concurrent_bets(market: tuple[GatewayProcess, ScriptedFeed]) -> None:
-    """80 concurrent bets on one cell: accepted payouts stay within the cell's cap."""
+    """80 concurrent bets on one cell: accepted payouts stay within the cell's cap; an
+    unfunded wallet then hears insufficient_funds, not whether the cell is full."""
     gw, _ = market
     wallets = [Wallet.generate() for _ in range(8)]
     for w in wallets:
@@ -179,11 +180,13 @@ def test_limits_hold_under_concurrent_bets(market: tuple[GatewayProcess, Scripte
         bet_body(w, market="BTC-USD", cell_id=cell, amount=1000) for w in wallets for _ in range(10)
     ]
 
-    responses = asyncio.run(post_all(gw.url, bodies))
+    responses = asyncio.run(post_pooled(gw.url, bodies))
     accepted = [r.json() for r in responses if r.status_code == 202]
     refused = [r.json()["error"]["code"] for r in responses if r.status_code != 202]
     assert accepted and refused
     assert set(refused) == {"exposure_limit"}
+    probe = gw.post_bet(bet_body(Wallet.generate(), market="BTC-USD", cell_id=cell, amount=1000))
+    assert (probe.status_code, probe.json()["error"]["code"]) == (409, "insufficient_funds")
     assert sum(a["potential_payout"] for a in accepted) <= 200_000
     assert (
         sum(a["potential_payout"] for a in accepted) + max(a["potential_payout"] for a in accepted)
@@ -460,7 +463,7 @@ def test_settlement_killed_between_batches_settles_each_bet_once(
             for w in wallets
             for _ in range(40)
         ]
-        responses = asyncio.run(post_all(gw.url, bodies))
+        responses = asyncio.run(post_pooled(gw.url, bodies))
         assert all(r.status_code == 202 for r in responses), responses[0].text
         ids = [int(r.json()["bet_id"]) for r in responses]
         feed.script = lambda ts: zigzag(ts) if ts < start + 100 else 10_150

@@ -86,6 +86,24 @@ def test_forwarded_for_counts_only_from_trusted_proxies(make_gateway: Any, trust
         assert spoofed == [200, 200, 200, 429, 429, 429]  # all one client: the peer
 
 
+def test_an_unreadable_forwarded_for_is_400_not_the_proxy(make_gateway: Any) -> None:
+    """Behind a trusted proxy on loopback, a request whose right-most X-Forwarded-For hop is
+    empty or not an address gets 400 naming the header (counted), never the proxy's standing
+    (/metrics is open to loopback only)."""
+    gw: GatewayProcess = make_gateway({"TAPGATE_TRUSTED_PROXIES": "127.0.0.1/32"})
+    gw.start(markets_ready=False)
+    bad = ["203.0.113.7:4711", "unknown", "198.51.100.1,", "not an address"]
+    with httpx.Client(base_url=gw.url) as c:
+        for forwarded in bad:
+            r = c.get("/metrics", headers={"x-forwarded-for": forwarded})
+            assert r.status_code == 400, (forwarded, r.text)
+            error = r.json()["error"]
+            assert (error["code"], error["field"]) == ("invalid_header", "X-Forwarded-For")
+        assert c.get("/metrics", headers={"x-forwarded-for": "203.0.113.9"}).status_code == 403
+        metrics = c.get("/metrics").text  # the proxy's own request, no header: loopback
+    assert "tapgate_forwarded_for_invalid_total 4.0" in metrics
+
+
 def test_slow_request_is_cut_off_at_its_deadline(make_gateway: Any) -> None:
     """A request trickled byte by byte is closed after TAPGATE_REQUEST_TIMEOUT_S (slowloris)."""
     gw: GatewayProcess = make_gateway({"TAPGATE_REQUEST_TIMEOUT_S": "1"})
