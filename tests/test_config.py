@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,11 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
         ({"TAPGATE_MARKET_VOL_WINDOW": "100"}, "VOL_SHORT_WINDOW / VOL_WINDOW"),
         ({"TAPGATE_MARKET_MAX_QUOTE_AGE_MS": "20000"}, "MAX_QUOTE_AGE_MS / FEED_CRITICAL_MS"),
         ({"TAPGATE_MARKET_MIN_MULTIPLIER": "5.00", "TAPGATE_MARKET_MAX_MULTIPLIER": "2.00"}, "MIN"),
+        ({"TAPGATE_MARKET_TICK_FUTURE_MS": "2000"}, "TICK_FUTURE_MS / LOCK_AHEAD_MS"),
+        ({"TAPGATE_MARKET_GAP_LIMIT_MS": "250"}, "GAP_LIMIT_MS / TICK_INTERVAL_MS"),
+        ({"TAPGATE_MARKET_FEED_WARNING_MS": "200"}, "FEED_WARNING_MS / TICK_INTERVAL_MS"),
+        ({"TAPGATE_MARKET_MIN_BET": "3000000"}, "MIN_BET / WALLET_CELL_CAP"),
+        ({"TAPGATE_MARKET_CELL_LIABILITY_CAP": "2000000000"}, "CELL_LIABILITY_CAP / MARKET"),
     ],
 )
 def test_inconsistent_market_settings_fail_fast(env: dict[str, str], named: str) -> None:
@@ -115,3 +121,13 @@ def test_every_setting_is_documented() -> None:
     general = {n for n in recording.seen if "_BTC_USD_" not in n and "_ETH_USD_" not in n}
     assert len(general) > 60
     assert sorted(n for n in general if n not in docs) == []
+
+
+def test_every_relation_between_settings_is_documented() -> None:
+    """Each pair the start-up check names is listed in OPERATIONS.md's relations."""
+    root = Path(__file__).resolve().parent.parent
+    source = (root / "gateway" / "market" / "config.py").read_text()
+    pairs = set(re.findall(r'fail\(\s*"([A-Z_]+ / [A-Z_]+)"', source))
+    assert len(pairs) >= 12
+    docs = (root / "docs" / "OPERATIONS.md").read_text()
+    assert sorted(p for p in pairs if f"`{p.replace(' / ', '` / `')}`" not in docs) == []

@@ -206,6 +206,21 @@ def _check(c: MarketConfig, prefix: str) -> None:
 
     if c.lock_ahead_ms >= c.horizon_ms:
         raise fail("LOCK_AHEAD_MS / HORIZON_MS", "the lock-ahead must be below the horizon")
+    if c.tick_future_ms >= c.lock_ahead_ms:
+        raise fail(
+            "TICK_FUTURE_MS / LOCK_AHEAD_MS",
+            "an oracle could date ticks inside columns still open for bets",
+        )
+    if c.gap_limit_ms <= c.tick_interval_ms:
+        raise fail("GAP_LIMIT_MS / TICK_INTERVAL_MS", "every window would count as a gap")
+    if c.feed_warning_ms <= c.tick_interval_ms:
+        raise fail("FEED_WARNING_MS / TICK_INTERVAL_MS", "the feed would warn between ticks")
+    if c.min_bet > c.wallet_cell_cap:
+        raise fail("MIN_BET / WALLET_CELL_CAP", "no bet would fit a wallet's cap on a cell")
+    if c.cell_liability_cap > c.market_liability_cap:
+        raise fail(
+            "CELL_LIABILITY_CAP / MARKET_LIABILITY_CAP", "a cell may not hold more than its market"
+        )
     if c.min_multiplier > c.max_multiplier:
         raise fail("MIN_MULTIPLIER / MAX_MULTIPLIER", "the minimum exceeds the maximum")
     if c.min_bet > c.max_bet:
