@@ -159,6 +159,8 @@ class Settings:
     settle_batch: int = setting(100, 1, 1000)
     stream_buffer: int = setting(256, 1, 100_000)
     stream_max_connections: int = setting(1000, 1, 1_000_000)
+    stream_max_per_address: int = setting(20, 1, 1_000_000)
+    stream_subscribes_per_connection: int = setting(10, 1, 10_000)
     cors_origins: tuple[str, ...] = ()
     gc_freeze: bool = setting(True)
     request_timeout_s: float = setting(10.0, 0.1, 600.0)

@@ -46,12 +46,17 @@ export async function placeBet(baseUrl, wallet, market, cellId, amount, minMulti
 // The stream: public ticks, grids and breaker changes; your own results once subscribed.
 export function openStream(baseUrl, wallet, onMessage) {
   const ws = new WebSocket(`${baseUrl.replace(/^http/, "ws")}/api/stream`);
-  ws.onopen = async () => {
-    const timestamp = Date.now();
-    const signature = await sign(wallet, `tapgate:subscribe:v1\n${wallet.address}\n${timestamp}`);
-    ws.send(JSON.stringify({ op: "subscribe", wallet: wallet.address, timestamp, signature }));
+  ws.onmessage = async (event) => {
+    const message = JSON.parse(event.data);
+    if (message.type === "hello") {
+      // the subscribe signs this connection's challenge: it is good on this socket only
+      const timestamp = Date.now();
+      const text = `tapgate:subscribe:v2\n${message.challenge}\n${wallet.address}\n${timestamp}`;
+      const signature = await sign(wallet, text);
+      ws.send(JSON.stringify({ op: "subscribe", wallet: wallet.address, timestamp, signature }));
+    }
+    onMessage(message);
   };
-  ws.onmessage = (event) => onMessage(JSON.parse(event.data));
   return ws;
 }
 

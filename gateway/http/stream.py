@@ -1,14 +1,18 @@
 """``/api/stream``: the WebSocket that pushes ticks, grids, breaker changes and bet results.
 
-Protocol (docs/FRONTEND.md): after the handshake the server sends ``hello``, then public
-events for every market. A client that sends
+Protocol (docs/FRONTEND.md), version 2: after the handshake the server sends ``hello``
+with a random ``challenge``, then public events for every market. A client that sends
 ``{"op": "subscribe", "wallet", "timestamp", "signature"}`` signed over
-``tapgate:subscribe:v1\\n<wallet>\\n<timestamp>`` also gets that wallet's bet results.
-The handshake is refused with the API's JSON errors: 403 ``forbidden`` for an ``Origin``
-outside the CORS allowlist, 429 ``rate_limited`` (with ``Retry-After`` and the
-``RateLimit`` headers) over the per-address handshake rate, 503 ``overloaded`` beyond the
-connection cap. A subscribe over the per-wallet rate gets an ``error`` message. A client
-that falls ``TAPGATE_STREAM_BUFFER`` messages behind is closed with code 1013.
+``tapgate:subscribe:v2\\n<challenge>\\n<wallet>\\n<timestamp>`` also gets that wallet's bet
+results: the signature is good on this connection only, so a captured subscribe is
+worthless elsewhere. The handshake is refused with the API's JSON errors: 403
+``forbidden`` for an ``Origin`` outside the CORS allowlist, 429 ``rate_limited`` (with
+``Retry-After`` and the ``RateLimit`` headers) over the per-address handshake rate, 503
+``overloaded`` beyond the connection cap or the per-address one. Each subscribe takes the
+address's bucket before any signature work, a connection gets at most
+``TAPGATE_STREAM_SUBSCRIBES_PER_CONNECTION`` of them, and one over the per-wallet rate
+gets an ``error`` message. A client that falls ``TAPGATE_STREAM_BUFFER`` messages behind
+is closed with code 1013.
 """
 
 from __future__ import annotations
@@ -41,8 +45,12 @@ _WALLET = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE = re.compile(r"[0-9a-f]{128}")
 
 
-def subscribe_message(wallet: str, timestamp: int) -> bytes:
-    return f"tapgate:subscribe:v1\n{wallet}\n{timestamp}".encode()
+PROTOCOL = 2  # named in hello; docs/API.md says how a version is retired
+
+
+def subscribe_message(challenge: str, wallet: str, timestamp: int) -> bytes:
+    """What a subscribe signs: this connection's challenge, the wallet and the time."""
+    return f"tapgate:subscribe:v2\n{challenge}\n{wallet}\n{timestamp}".encode()
 
 
 def _error(code: str, message: str) -> str:
@@ -56,6 +64,10 @@ def _handshake_refusal(rt: Runtime, websocket: WebSocket) -> Rejection | None:
         return Rejection(ErrorCode.FORBIDDEN, "the stream is not open to this origin")
     if len(rt.hub) >= s.stream_max_connections:
         return Rejection(ErrorCode.OVERLOADED, "too many stream connections", retry_after=1.0)
+    if rt.hub.connections_from(client_key(websocket.scope)) >= s.stream_max_per_address:
+        return Rejection(
+            ErrorCode.OVERLOADED, "too many stream connections from this address", retry_after=1.0
+        )
     try:
         rt.limits.stream.by_address(client_key(websocket.scope), time.time())
     except Rejection as exc:
@@ -77,7 +89,7 @@ def _subscribe(rt: Runtime, sub: Subscriber, data: dict[str, Any]) -> str:
     s = rt.settings
     now = time.time()
     check_window(timestamp, int(now * 1000), s.receive_window_ms, s.future_skew_ms)
-    verify(wallet, subscribe_message(wallet, timestamp), signature)
+    verify(wallet, subscribe_message(sub.challenge, wallet, timestamp), signature)
     rt.limits.stream.by_wallet(wallet, now)
     rt.hub.follow(sub, wallet)
     return wallet
@@ -94,7 +106,12 @@ async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
         if type(data) is not dict or data.get("op") != "subscribe":
             sub.offer(_error("invalid_field", 'op: the only operation is "subscribe"'))
             continue
-        try:
+        sub.subscribes += 1
+        if sub.subscribes > rt.settings.stream_subscribes_per_connection:
+            sub.offer(_error("rate_limited", "too many subscribes on this connection"))
+            continue
+        try:  # the address's bucket before any signature work
+            rt.limits.stream.by_address(sub.address, time.time())
             wallet = _subscribe(rt, sub, data)
         except Rejection as exc:
             sub.offer(_error(exc.code, exc.message))
@@ -127,12 +144,14 @@ async def stream(websocket: WebSocket) -> None:
             await websocket.close(code=1008, reason=refusal.message)
         return
     await websocket.accept()
-    sub = rt.hub.join()
+    sub = rt.hub.join(client_key(websocket.scope))
     now_ms = int(time.time() * 1000)
     sub.offer(
         orjson.dumps(
             {
                 "type": "hello",
+                "protocol": PROTOCOL,
+                "challenge": sub.challenge,
                 "server_time_ms": now_ms,
                 "markets": [m.summary(now_ms) for m in rt.markets],
             }

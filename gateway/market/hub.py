@@ -9,6 +9,7 @@ costs the gateway one dropped connection, never a wait.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -18,11 +19,14 @@ __all__ = ["Hub", "Subscriber"]
 
 
 class Subscriber:
-    __slots__ = ("done", "overflowed", "queue", "wallet")
+    __slots__ = ("address", "challenge", "done", "overflowed", "queue", "subscribes", "wallet")
 
     def __init__(self, buffer: int) -> None:
         self.queue: asyncio.Queue[str] = asyncio.Queue(buffer)
         self.wallet: str | None = None
+        self.address = ""
+        self.challenge = os.urandom(16).hex()  # what this connection's subscribe must sign
+        self.subscribes = 0
         self.overflowed = False
         self.done = asyncio.Event()
 
@@ -41,13 +45,20 @@ class Hub:
         self.buffer = buffer
         self.subscribers: set[Subscriber] = set()
         self._by_wallet: dict[str, set[Subscriber]] = defaultdict(set)
+        self._by_address: dict[str, int] = defaultdict(int)
         self.dropped = 0
 
     def __len__(self) -> int:
         return len(self.subscribers)
 
-    def join(self) -> Subscriber:
+    def connections_from(self, address: str) -> int:
+        """Open connections from one client address (its rate-limit key)."""
+        return self._by_address.get(address, 0)
+
+    def join(self, address: str) -> Subscriber:
         sub = Subscriber(self.buffer)
+        sub.address = address
+        self._by_address[address] += 1
         self.subscribers.add(sub)
         return sub
 
@@ -67,6 +78,10 @@ class Hub:
                 del self._by_wallet[wallet]
 
     def leave(self, sub: Subscriber) -> None:
+        if sub in self.subscribers:
+            self._by_address[sub.address] -= 1
+            if not self._by_address[sub.address]:
+                del self._by_address[sub.address]
         self.subscribers.discard(sub)
         if sub.wallet is not None:
             self._forget_wallet(sub)

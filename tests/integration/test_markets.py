@@ -270,6 +270,7 @@ def test_stream_sends_ticks_and_only_the_subscribers_own_results(
         with connect(gw.url.replace("http", "ws") + "/api/stream", open_timeout=5) as ws:
             hello = orjson.loads(ws.recv(timeout=5))
             assert hello["type"] == "hello" and hello["markets"][0]["market"] == "BTC-USD"
+            assert hello["protocol"] == 2 and len(hello["challenge"]) == 32
             ts = int(time.time() * 1000)
             ws.send(
                 orjson.dumps(
@@ -277,7 +278,9 @@ def test_stream_sends_ticks_and_only_the_subscribers_own_results(
                         "op": "subscribe",
                         "wallet": mine.address,
                         "timestamp": ts,
-                        "signature": mine.sign(subscribe_message(mine.address, ts)),
+                        "signature": mine.sign(
+                            subscribe_message(hello["challenge"], mine.address, ts)
+                        ),
                     }
                 ).decode()
             )
@@ -391,6 +394,76 @@ def _stream_from(gw: GatewayProcess, source: str) -> Any:
     return connect(gw.url.replace("http", "ws") + "/api/stream", sock=sock, open_timeout=5)
 
 
+def _subscribe(ws: Any, wallet: Wallet, challenge: str) -> dict[str, Any]:
+    """Send a subscribe signed over ``challenge``; the reply (subscribed or error)."""
+    ts = int(time.time() * 1000)
+    signature = wallet.sign(subscribe_message(challenge, wallet.address, ts))
+    body = {"op": "subscribe", "wallet": wallet.address, "timestamp": ts, "signature": signature}
+    ws.send(orjson.dumps(body).decode())
+    while (reply := orjson.loads(ws.recv(timeout=5)))["type"] not in ("subscribed", "error"):
+        pass
+    return dict(reply)
+
+
+def test_a_subscribe_is_good_on_its_own_connection_only(make_gateway: Any) -> None:
+    """A subscribe signed over one connection's challenge, replayed on another connection
+    (a captured message), is refused there; on its own connection it works."""
+    gw: GatewayProcess = make_gateway(MARKET_ENV)
+    gw.start(markets_ready=False)
+    wallet = Wallet.generate()
+    with _stream_from(gw, "127.0.0.51") as mine, _stream_from(gw, "127.0.0.52") as thief:
+        challenge = orjson.loads(mine.recv(timeout=5))["challenge"]
+        assert orjson.loads(thief.recv(timeout=5))["challenge"] != challenge
+        stolen = _subscribe(thief, wallet, challenge)
+        assert (stolen["type"], stolen["code"]) == ("error", "invalid_signature")
+        assert _subscribe(mine, wallet, challenge)["type"] == "subscribed"
+
+
+def test_one_address_cannot_hold_the_stream_connection_cap(make_gateway: Any) -> None:
+    """Past TAPGATE_STREAM_MAX_PER_ADDRESS an address gets 503; another address still
+    connects, and a closed connection frees its place."""
+    gw: GatewayProcess = make_gateway({**MARKET_ENV, "TAPGATE_STREAM_MAX_PER_ADDRESS": "2"})
+    gw.start(markets_ready=False)
+    with _stream_from(gw, "127.0.0.61") as one, _stream_from(gw, "127.0.0.61") as two:
+        assert orjson.loads(one.recv(timeout=5))["type"] == "hello"
+        assert orjson.loads(two.recv(timeout=5))["type"] == "hello"
+        with pytest.raises(InvalidStatus) as refused:
+            _stream_from(gw, "127.0.0.61")
+        assert refused.value.response.status_code == 503
+        with _stream_from(gw, "127.0.0.62") as other:
+            assert orjson.loads(other.recv(timeout=5))["type"] == "hello"
+    wait_for(lambda: _can_stream(gw, "127.0.0.61"), 30, "the closed connections to be freed")
+
+
+def _can_stream(gw: GatewayProcess, source: str) -> bool:
+    try:
+        with _stream_from(gw, source) as ws:
+            return bool(orjson.loads(ws.recv(timeout=5))["type"] == "hello")
+    except InvalidStatus:
+        return False
+
+
+def test_subscribes_are_limited_before_any_signature_work(make_gateway: Any) -> None:
+    """Subscribes take the address's bucket before the signature is checked, and a
+    connection gets at most TAPGATE_STREAM_SUBSCRIBES_PER_CONNECTION of them."""
+    env = {**MARKET_ENV, "TAPGATE_STREAM_RATE": "0.01", "TAPGATE_STREAM_BURST": "3"}
+    gw: GatewayProcess = make_gateway(env)
+    gw.start(markets_ready=False)
+    forged = Wallet.generate()
+    with _stream_from(gw, "127.0.0.71") as ws:  # the handshake took one token of three
+        orjson.loads(ws.recv(timeout=5))
+        codes = [_subscribe(ws, forged, "0" * 32)["code"] for _ in range(3)]
+    assert codes == ["invalid_signature", "invalid_signature", "rate_limited"]
+    roomy = {**MARKET_ENV, "TAPGATE_STREAM_SUBSCRIBES_PER_CONNECTION": "2"}
+    gw2: GatewayProcess = make_gateway(roomy, name="second")
+    gw2.start(markets_ready=False)
+    with _stream_from(gw2, "127.0.0.72") as ws:
+        orjson.loads(ws.recv(timeout=5))
+        replies = [_subscribe(ws, forged, "0" * 32) for _ in range(3)]
+    assert [r["code"] for r in replies] == [*codes[:2], "rate_limited"]
+    assert "on this connection" in replies[2]["message"]
+
+
 def test_stream_subscribes_are_rate_limited_per_wallet(make_gateway: Any) -> None:
     """One wallet subscribing from three addresses: past the stream burst (2) its third
     subscribe gets a rate_limited error, though each address is within its own limit."""
@@ -402,9 +475,9 @@ def test_stream_subscribes_are_rate_limited_per_wallet(make_gateway: Any) -> Non
     replies = []
     for source in ["127.0.0.21", "127.0.0.22", "127.0.0.23"]:
         with _stream_from(gw, source) as ws:
-            assert orjson.loads(ws.recv(timeout=5))["type"] == "hello"
+            hello = orjson.loads(ws.recv(timeout=5))
             ts = int(time.time() * 1000)
-            signature = wallet.sign(subscribe_message(wallet.address, ts))
+            signature = wallet.sign(subscribe_message(hello["challenge"], wallet.address, ts))
             ws.send(
                 orjson.dumps(
                     {

@@ -12,7 +12,7 @@ def test_slow_consumer_is_marked_and_never_blocks_the_publisher() -> None:
 
     async def scenario() -> None:
         hub = Hub(buffer=2)
-        slow, fast = hub.join(), hub.join()
+        slow, fast = hub.join("a"), hub.join("b")
         for i in range(3):
             hub.publish({"type": "tick", "seq": i})
             await fast.queue.get()  # the fast one keeps up
@@ -30,7 +30,7 @@ def test_results_go_only_to_the_wallets_followers() -> None:
 
     async def scenario() -> None:
         hub = Hub(buffer=8)
-        alice, bob, anonymous = hub.join(), hub.join(), hub.join()
+        alice, bob, anonymous = hub.join("a"), hub.join("b"), hub.join("c")
         hub.follow(alice, "a" * 64)
         hub.follow(bob, "b" * 64)
         hub.publish_to("a" * 64, {"type": "bet_result", "bet_id": "1"})
