@@ -32,6 +32,7 @@ __all__ = [
     "parse_cell",
     "payout",
     "read_message",
+    "refuse_repeated_keys",
     "tick_message",
     "verify",
 ]
@@ -168,6 +169,41 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not JSON")
 
 
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
+
+
+def refuse_repeated_keys(body: bytes) -> None:
+    """422 naming a key that appears twice in a JSON body (after unescaping: "\\u0061mount"
+    is "amount"): parsers keep one of them, and which one differs between a log pipeline or
+    a WAF and the gateway."""
+    try:
+        json.loads(body, object_pairs_hook=_unique, parse_constant=_refuse_constant)
+    except _RepeatedKey as exc:
+        raise _invalid(exc.key[:64], "appears more than once in the body") from None
+    except (ValueError, RecursionError):
+        pass  # not valid JSON: the parser that read the body has said so already
+
+
+def _refuse_repeated_bet_keys(body: bytes, data: dict[str, object]) -> None:
+    """The hot route's cheap form: no valid bet key or value holds a ':' (the field
+    patterns exclude it), so each member of a valid bet body has exactly one, and more
+    colons than members means a repeated key; only then is the body parsed again."""
+    if body.count(b":") != len(data):
+        refuse_repeated_keys(body)
+
+
 def _text(data: dict[str, object], field: str, pattern: re.Pattern[str], what: str) -> str:
     if field not in data:
         raise _invalid(field, "is required")
@@ -210,6 +246,7 @@ def parse_bet(body: bytes, markets: Collection[str]) -> BetRequest:
     if "min_multiplier" in data:
         min_multiplier = _text(data, "min_multiplier", _MULTIPLIER, "a decimal like 1.50")
     signature = _text(data, "signature", _SIGNATURE, "128 lowercase hex digits")
+    _refuse_repeated_bet_keys(body, data)
     row, col = parse_cell(cell_id)
     return BetRequest(
         wallet=wallet,

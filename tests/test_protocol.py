@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.client.wallet import Wallet, bet_body
 from gateway.errors import Rejection
@@ -88,3 +90,44 @@ def test_trailing_newline_not_accepted() -> None:
     with pytest.raises(Rejection) as info:
         parse_bet(orjson.dumps(body), MARKETS)
     assert info.value.field == "wallet"
+
+
+def _bet_json(wallet: Wallet, **kw: object) -> dict[str, object]:
+    fields: dict[str, object] = {"market": "BTC-USD", "cell_id": "cell-650-3", "amount": 100}
+    fields.update(kw)
+    return bet_body(wallet, **fields)  # type: ignore[arg-type]
+
+
+def _members(body: dict[str, object], repeat: str | None, escape: bool, space: str) -> bytes:
+    """The body's members written by hand: ``space`` around each ':' and ',', ``repeat``
+    written twice (the second time with a first letter escaped as \\u00XX when ``escape``)."""
+    parts = [f'"{k}"{space}:{space}{orjson.dumps(v).decode()}' for k, v in body.items()]
+    if repeat is not None:
+        key = f"\\u00{ord(repeat[0]):02x}{repeat[1:]}" if escape else repeat
+        parts.append(f'"{key}"{space}:{space}{orjson.dumps(body[repeat]).decode()}')
+    return ("{" + f"{space},{space}".join(parts) + "}").encode()
+
+
+WALLET_FOR_BODIES = Wallet.generate()
+BODY_FIELDS = list(_bet_json(WALLET_FOR_BODIES, min_multiplier="1.50"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    repeat=st.one_of(st.none(), st.sampled_from(BODY_FIELDS)),
+    escape=st.booleans(),
+    space=st.sampled_from(["", " ", "\n", "\t  "]),
+)
+def test_a_repeated_key_is_refused_however_it_is_written(
+    repeat: str | None, escape: bool, space: str
+) -> None:
+    """A valid bet with any whitespace parses; the same bet with one key written twice
+    (escaped or not) is 422 naming that key, whichever parser a proxy in front uses."""
+    body = _bet_json(WALLET_FOR_BODIES, min_multiplier="1.50")
+    raw = _members(body, repeat, escape, space)
+    if repeat is None:
+        assert parse_bet(raw, MARKETS).amount == 100
+        return
+    with pytest.raises(Rejection) as refused:
+        parse_bet(raw, MARKETS)
+    assert (refused.value.code, refused.value.field) == ("invalid_field", repeat)

@@ -13,6 +13,7 @@ from gateway.errors import ErrorCode, Rejection
 from gateway.http.body import check_json_content_type, read_body
 from gateway.http.context import request_id
 from gateway.http.errors import STATUS, error_body, rejection_headers
+from gateway.protocol import refuse_repeated_keys
 
 __all__ = [
     "JSON",
@@ -39,6 +40,7 @@ def json_object(body: bytes) -> dict[str, Any]:
         raise Rejection(ErrorCode.MALFORMED_JSON, "body is not valid JSON") from exc
     if type(data) is not dict:
         raise Rejection(ErrorCode.MALFORMED_JSON, "body must be a JSON object")
+    refuse_repeated_keys(body)  # admin bodies are small and rare: the exact check always
     return data
 
 

@@ -11,9 +11,9 @@ import httpx
 import orjson
 import pytest
 
-from gateway.client.wallet import Wallet
+from gateway.client.wallet import Wallet, read_headers
 from gateway.protocol import parse_multiplier
-from tests.gatewayproc import GatewayProcess, signed
+from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, signed
 
 
 def post(
@@ -318,3 +318,25 @@ def test_request_id_echoed_when_sane(gateway: GatewayProcess) -> None:
         )
         other = c.get("/healthz", headers={"x-request-id": "bad id <script>"})
         assert other.headers["x-request-id"] != "bad id <script>"
+
+
+def test_a_repeated_key_is_422_on_the_bet_and_admin_routes(gateway: GatewayProcess) -> None:
+    """A body naming a key twice (the second time escaped) is refused, never read as the last
+    one: a signed bet for 100 with a second "amount" of 5000, and an admin credit likewise;
+    nothing is stored or credited."""
+    wallet = Wallet.generate()
+    gateway.fund(wallet, 10_000)
+    bet = json.dumps(signed(wallet, amount=100))
+    assert_error(post(gateway, (bet[:-1] + ', "\\u0061mount": 5000}').encode()), 422,
+                 "invalid_field", "amount")  # fmt: skip
+    credit = b'{"amount": 1, "reference": "dup-1", "amount": 1000000}'
+    with gateway.client() as c:
+        r = c.post(
+            f"/admin/wallets/{wallet.address}/credit",
+            content=credit,
+            headers={"content-type": "application/json", "authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert_error(r, 422, "invalid_field", "amount")
+        balance = c.get(f"/api/wallets/{wallet.address}", headers=read_headers(
+            wallet, "GET", f"/api/wallets/{wallet.address}")).json()["balance"]  # fmt: skip
+    assert balance == 10_000
