@@ -54,8 +54,11 @@ var/admin.token:
 DEV_MARKETS := TAPGATE_MARKET_BTC_USD_SIM_START_PRICE=6500000 TAPGATE_MARKET_BTC_USD_BAND=1000 \
   TAPGATE_MARKET_ETH_USD_SIM_START_PRICE=350000 TAPGATE_MARKET_ETH_USD_BAND=50
 
+# the usual local frontend dev servers (Vite 5173, others 3000 and 8000) may use the API
+DEV_ORIGINS := TAPGATE_CORS_ORIGINS=http://localhost:5173,http://127.0.0.1:5173,http://localhost:3000,http://localhost:8000
+
 run: $(STAMP) var/admin.token
-	env $(DEV_MARKETS) $$(env | grep '^TAPGATE_' | tr '\n' ' ') \
+	env $(DEV_MARKETS) $(DEV_ORIGINS) $$(env | grep '^TAPGATE_' | tr '\n' ' ') \
 	  TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 \
 	  $(BIN)/tapgate serve --host 127.0.0.1 --port 8080
 

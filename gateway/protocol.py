@@ -21,6 +21,7 @@ __all__ = [
     "CELL_PATTERN",
     "MAX_AMOUNT",
     "MAX_BODY",
+    "MAX_TIMESTAMP",
     "BetRequest",
     "ascii_digits",
     "bet_message",

@@ -32,6 +32,12 @@ def test_openapi_documents_exactly_the_served_routes() -> None:
     assert documented == _app_routes()
 
 
+def test_every_operation_has_its_own_operation_id() -> None:
+    """Generated clients name each call: every operation has an operationId, none twice."""
+    ids = [op["operationId"] for ops in openapi()["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids)) == len(_app_routes())
+
+
 def test_server_code_makes_no_outbound_requests() -> None:
     """Nothing the server runs imports an HTTP or socket client (API7: no SSRF surface).
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway import __version__
-from gateway.protocol import CELL_PATTERN
+from gateway.protocol import CELL_PATTERN, MAX_AMOUNT, MAX_TIMESTAMP
 
 __all__ = ["openapi"]
 
@@ -52,9 +52,9 @@ _BET: dict[str, Any] = {
             "type": "string",
             "pattern": f"^{CELL_PATTERN}$",
         },
-        "amount": {"type": "integer", "minimum": 1, "maximum": 10**12},
+        "amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT},
         "nonce": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-        "timestamp": {"type": "integer", "minimum": 0},
+        "timestamp": {"type": "integer", "minimum": 0, "maximum": MAX_TIMESTAMP},
         "min_multiplier": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,5})\\.[0-9]{2}$"},
         "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
     },
@@ -107,8 +107,36 @@ _ARCHIVE = {
 }
 
 
+# One name per operation, for generated clients (openapi-typescript, orval).
+OPERATION_IDS = {
+    ("/healthz", "get"): "health",
+    ("/readyz", "get"): "readiness",
+    ("/metrics", "get"): "metrics",
+    ("/openapi.json", "get"): "openapi",
+    ("/api/bets", "post"): "placeBet",
+    ("/api/bets/{bet_id}", "get"): "getBet",
+    ("/api/wallets/{wallet}", "get"): "getWallet",
+    ("/api/wallets/{wallet}/bets", "get"): "listWalletBets",
+    ("/api/markets", "get"): "listMarkets",
+    ("/api/markets/{market}/grid", "get"): "getGrid",
+    ("/admin/wallets/{wallet}/credit", "post"): "creditWallet",
+    ("/admin/archive", "post"): "archive",
+    ("/admin/markets/{market}/ticks", "post"): "postTicks",
+    ("/admin/markets/{market}/halt", "post"): "haltMarket",
+    ("/admin/markets/{market}/resume", "post"): "resumeMarket",
+}
+
+
 def openapi(markets: Sequence[str] = ("BTC-USD", "ETH-USD")) -> dict[str, Any]:
     """The document for a gateway serving ``markets``, built on each call (it is small)."""
+    document = _document(markets)
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            operation["operationId"] = OPERATION_IDS[(path, method)]
+    return document
+
+
+def _document(markets: Sequence[str]) -> dict[str, Any]:
     bet_id = _path("bet_id", {"type": "string", "pattern": "^[1-9][0-9]{0,18}$"})
     wallet = _path("wallet", _HEX64)
     market = _path("market", {"type": "string", "enum": list(markets)})
