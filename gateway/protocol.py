@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import orjson
 from nacl.bindings import crypto_sign_open
@@ -19,6 +20,7 @@ from gateway.errors import ErrorCode, Rejection
 
 __all__ = [
     "CELL_PATTERN",
+    "Cell",
     "MAX_AMOUNT",
     "MAX_BODY",
     "MAX_TIMESTAMP",
@@ -98,10 +100,17 @@ def cell_id(row: int, col: int) -> str:
     return f"cell-{row}-{col}"
 
 
-def parse_cell(text: str) -> tuple[int, int]:
-    """(row, col) of a cell id that matched CELL_PATTERN (ValueError otherwise)."""
+class Cell(NamedTuple):
+    """A grid cell: price band ``row`` and time window ``col`` (market/grid.py)."""
+
+    row: int
+    col: int
+
+
+def parse_cell(text: str) -> Cell:
+    """The cell of an id that matched CELL_PATTERN (ValueError otherwise)."""
     _, row, col = text.split("-")
-    return int(row), int(col)
+    return Cell(int(row), int(col))
 
 
 def tick_message(market: str, seq: int, price: int, ts_ms: int) -> bytes:
