@@ -167,7 +167,7 @@ async def credit_wallet(request: Request) -> Response:
 
 async def archive(request: Request) -> Response:
     """Archive settled bets, then the ticks nothing needs, through the writer: one step
-    (<= 1,000 bets or 10,000 ticks) per transaction pair."""
+    (<= 1,000 bets or 1,000 ticks) per transaction pair."""
     rt = _runtime(request)
     s = rt.settings
     require_admin(request, s.admin_allow, s.admin_token, rt.limits.admin)
