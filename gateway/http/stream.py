@@ -1,7 +1,10 @@
 """``/api/stream``: the WebSocket that pushes ticks, grids, breaker changes and bet results.
 
 Protocol (docs/FRONTEND.md), version 2: after the handshake the server sends ``hello``
-with a random ``challenge``, then public events for every market. A client that sends
+with a random ``challenge`` and the markets. ``{"op": "watch", "markets": [...]}`` puts
+the connection on those markets' channels: a ``snapshot`` of each, then its ticks, grid
+changes and breaker transitions, each numbered per market (``stream_seq``; watching
+again after a gap sends a new snapshot); ``unwatch`` leaves them. A client that sends
 ``{"op": "subscribe", "wallet", "timestamp", "signature"}`` signed over
 ``tapgate:subscribe:v2\\n<challenge>\\n<wallet>\\n<timestamp>`` also gets that wallet's bet
 results: the signature is good on this connection only, so a captured subscribe is
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import time
 from typing import Any
@@ -43,6 +47,7 @@ log = structlog.get_logger("tapgate.stream")
 SLOW_CONSUMER = 1013
 _WALLET = re.compile(r"[0-9a-f]{64}")
 _SIGNATURE = re.compile(r"[0-9a-f]{128}")
+_OPERATIONS = frozenset(("watch", "unwatch", "subscribe"))
 
 
 PROTOCOL = 2  # named in hello; docs/API.md says how a version is retired
@@ -95,6 +100,22 @@ def _subscribe(rt: Runtime, sub: Subscriber, data: dict[str, Any]) -> str:
     return wallet
 
 
+def _watch(rt: Runtime, sub: Subscriber, data: dict[str, Any]) -> list[str]:
+    """Check a watch or unwatch message; return the markets it names or raise Rejection."""
+    markets = data.get("markets")
+    if (
+        type(markets) is not list
+        or not 1 <= len(markets) <= len(rt.markets.markets)
+        or any(type(m) is not str or m not in rt.markets.markets for m in markets)
+    ):
+        raise Rejection(
+            ErrorCode.INVALID_FIELD,
+            "markets: a list of market symbols from GET /api/markets",
+            field="markets",
+        )
+    return list(dict.fromkeys(markets))
+
+
 async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
     while True:
         text = await websocket.receive_text()
@@ -103,20 +124,32 @@ async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
         except orjson.JSONDecodeError:
             sub.offer(_error("malformed_json", "messages must be JSON objects"))
             continue
-        if type(data) is not dict or data.get("op") != "subscribe":
-            sub.offer(_error("invalid_field", 'op: the only operation is "subscribe"'))
+        op = data.get("op") if type(data) is dict else None
+        if op not in _OPERATIONS:
+            sub.offer(_error("invalid_field", 'op: one of "watch", "unwatch", "subscribe"'))
             continue
-        sub.subscribes += 1
-        if sub.subscribes > rt.settings.stream_subscribes_per_connection:
-            sub.offer(_error("rate_limited", "too many subscribes on this connection"))
-            continue
-        try:  # the address's bucket before any signature work
+        if op == "subscribe":
+            sub.subscribes += 1
+            if sub.subscribes > rt.settings.stream_subscribes_per_connection:
+                sub.offer(_error("rate_limited", "too many subscribes on this connection"))
+                continue
+        try:  # the address's bucket before any signature or grid work
             rt.limits.stream.by_address(sub.address, time.time())
-            wallet = _subscribe(rt, sub, data)
+            if op == "subscribe":
+                wallet = _subscribe(rt, sub, data)
+                sub.offer(orjson.dumps({"type": "subscribed", "wallet": wallet}).decode())
+            elif op == "watch":
+                now_ms = int(time.time() * 1000)
+                for symbol in _watch(rt, sub, data):
+                    market = rt.markets[symbol]
+                    grid_now = functools.partial(market.grid, now_ms)
+                    rt.hub.watch(sub, symbol, market.summary(now_ms), grid_now)
+            else:
+                for symbol in _watch(rt, sub, data):
+                    rt.hub.unwatch(sub, symbol)
+                sub.offer(orjson.dumps({"type": "unwatched", "markets": data["markets"]}).decode())
         except Rejection as exc:
             sub.offer(_error(exc.code, exc.message))
-            continue
-        sub.offer(orjson.dumps({"type": "subscribed", "wallet": wallet}).decode())
 
 
 async def _send(websocket: WebSocket, sub: Subscriber) -> None:

@@ -112,10 +112,11 @@ class Markets:
                 market.install(inputs[0], table)
         last = ticks[-1][0]
         self.hub.publish(
-            {"type": "tick", "market": symbol, "seq": last.seq, "price": last.price, "ts": last.ts}
+            symbol,
+            {"type": "tick", "market": symbol, "seq": last.seq, "price": last.price, "ts": last.ts},
         )
-        if len(self.hub):
-            self.hub.publish({"type": "grid", **market.grid(self.clock())})
+        if self.hub.watching(symbol):
+            self.hub.publish_grid(symbol, market.grid(self.clock()))
         self._update_breaker(market, self.clock())
         return [t for t, _ in ticks]
 
@@ -177,14 +178,17 @@ class Markets:
             reasons=list(change.reasons),
         )
         self.hub.publish(
+            change.market,
             {
                 "type": "breaker",
                 "market": change.market,
                 "state": change.new,
                 "name": change.new.label,
                 "reasons": list(change.reasons),
-            }
+            },
         )
+        if self.hub.watching(market.symbol):  # a critical breaker empties the grid at once
+            self.hub.publish_grid(market.symbol, market.grid(now_ms))
 
     def decided(self, market: Market, now_ms: int, limit: int) -> list[tuple[OpenBet, Settlement]]:
         """Up to ``limit`` open bets whose cells the committed ticks decide at ``now_ms``.

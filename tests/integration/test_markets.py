@@ -271,6 +271,7 @@ def test_stream_sends_ticks_and_only_the_subscribers_own_results(
             hello = orjson.loads(ws.recv(timeout=5))
             assert hello["type"] == "hello" and hello["markets"][0]["market"] == "BTC-USD"
             assert hello["protocol"] == 2 and len(hello["challenge"]) == 32
+            ws.send(orjson.dumps({"op": "watch", "markets": ["BTC-USD"]}).decode())
             ts = int(time.time() * 1000)
             ws.send(
                 orjson.dumps(
@@ -301,11 +302,53 @@ def test_stream_sends_ticks_and_only_the_subscribers_own_results(
     finally:
         feed.script = zigzag
     assert seen["subscribed"][0]["wallet"] == mine.address
-    assert seen["tick"] and seen["grid"]
+    assert seen["snapshot"][0]["grid"]["market"] == "BTC-USD"
+    assert seen["tick"] and seen["grid_delta"]
+    numbered = [m for kind in ("snapshot", "tick", "grid_delta") for m in seen[kind]]
+    sequence = sorted(m["stream_seq"] for m in numbered)
+    assert sequence == list(range(sequence[0], sequence[0] + len(sequence)))  # no gap
     results = seen["bet_result"]
     assert [r["bet_id"] for r in results] == [mine_id]
     assert results[0]["status"] == "won" and results[0]["payout"] > 0
     assert all(r["bet_id"] != other_id for r in results)
+
+
+def _messages(ws: Any, seconds: float) -> list[dict[str, Any]]:
+    """Every message ``ws`` receives in the next ``seconds``."""
+    out: list[dict[str, Any]] = []
+    until = time.monotonic() + seconds
+    while (left := until - time.monotonic()) > 0:
+        try:
+            out.append(orjson.loads(ws.recv(timeout=left)))
+        except TimeoutError:
+            break
+    return out
+
+
+def test_stream_sends_a_market_only_to_the_connections_watching_it(
+    market: tuple[GatewayProcess, ScriptedFeed],
+) -> None:
+    """An idle connection gets nothing public; watch sends a snapshot then the market's
+    numbered events; an unknown market is refused; unwatch stops them."""
+    gw, _ = market
+    url = gw.url.replace("http", "ws") + "/api/stream"
+    with connect(url, open_timeout=5) as idle, connect(url, open_timeout=5) as ws:
+        assert orjson.loads(idle.recv(timeout=5))["type"] == "hello"
+        assert orjson.loads(ws.recv(timeout=5))["type"] == "hello"
+        ws.send(orjson.dumps({"op": "watch", "markets": ["NOPE"]}).decode())
+        refused = orjson.loads(ws.recv(timeout=5))
+        assert (refused["type"], refused["code"]) == ("error", "invalid_field")
+        ws.send(orjson.dumps({"op": "watch", "markets": ["BTC-USD"]}).decode())
+        watched = _messages(ws, 1.5)
+        assert watched[0]["type"] == "snapshot" and watched[0]["summary"]["market"] == "BTC-USD"
+        assert {m["type"] for m in watched[1:]} >= {"tick", "grid_delta"}
+        assert [m["stream_seq"] for m in watched] == list(
+            range(watched[0]["stream_seq"], watched[0]["stream_seq"] + len(watched))
+        )
+        ws.send(orjson.dumps({"op": "unwatch", "markets": ["BTC-USD"]}).decode())
+        after = [m for m in _messages(ws, 1.0) if m["type"] != "tick" and m["type"] != "grid_delta"]
+        assert [m["type"] for m in after] == ["unwatched"]
+        assert _messages(ws, 0.5) == [] and _messages(idle, 0.1) == []
 
 
 def test_stream_and_cors_refuse_foreign_origins(
