@@ -5,10 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.tapgate-installed
 COVERAGE_ENV := COVERAGE_PROCESS_START=$(CURDIR)/pyproject.toml COVERAGE_FILE=$(CURDIR)/.coverage
 
-.PHONY: lock semgrep mutation-check test-edge test-loaded test-systemd help run test test-compiled test-pure lint typecheck bench install prerequisites clean
+.PHONY: install-js types lock semgrep mutation-check test-edge test-loaded test-systemd help run test test-compiled test-pure lint typecheck bench install prerequisites clean
 
 help:
-	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var"
+	@echo "make run    serve a gateway on 127.0.0.1:8080 with data under ./var: the game at /, the API at /docs"
 	@echo "make test   lint, type-check, and the whole suite in both fastpath modes, with coverage"
 	@echo "make bench  microbenchmarks (compiled and pure Python side by side)"
 	@echo "make test-edge  the house-edge simulations (slow; CI runs them once)"
@@ -42,7 +42,22 @@ $(STAMP): requirements/lock.txt pyproject.toml setup.py fastpath/*.pyx fastpath/
 	  sys.exit(0) if fastpath.IMPLEMENTATION == "c" else sys.exit("compiled fastpath did not build: " + str(fastpath.IMPORT_ERROR))'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(NODE_STAMP)
+
+# The browser client's checks: openapi-typescript and tsc, pinned in package-lock.json.
+NODE_STAMP := node_modules/.tapgate-installed
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing (Debian: apt-get install nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+install-js: $(NODE_STAMP)
+
+# gateway/static/openapi.d.ts from the current /openapi.json (a test keeps it current)
+types: $(STAMP) $(NODE_STAMP)
+	mkdir -p build
+	$(BIN)/python -c 'import json; from gateway.http.openapi import openapi; print(json.dumps(openapi()))' > build/openapi.json
+	node_modules/.bin/openapi-typescript build/openapi.json -o gateway/static/openapi.d.ts
 
 var/admin.token:
 	mkdir -p var
@@ -59,7 +74,7 @@ DEV_ORIGINS := TAPGATE_CORS_ORIGINS=http://localhost:5173,http://127.0.0.1:5173,
 
 run: $(STAMP) var/admin.token
 	env $(DEV_MARKETS) $(DEV_ORIGINS) $$(env | grep '^TAPGATE_' | tr '\n' ' ') \
-	  TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 \
+	  TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 TAPGATE_DEV_FUNDING=1 \
 	  $(BIN)/tapgate serve --host 127.0.0.1 --port 8080
 
 # tests/integration/test_faults.py preloads this into gateways to fail or stall disk writes
@@ -100,17 +115,21 @@ lint: $(STAMP)
 	$(BIN)/bandit -q -r gateway
 	$(MAKE) --no-print-directory semgrep
 
-typecheck: $(STAMP)
+typecheck: $(STAMP) $(NODE_STAMP)
 	$(BIN)/mypy
+	# the browser client's JavaScript against the types generated from /openapi.json
+	node_modules/.bin/tsc -p tsconfig.json
 	# the .pyi stubs against the compiled fastpath modules (built by make install)
 	$(BIN)/python -m mypy.stubtest --allowlist fastpath/stubtest-allowlist.txt \
 	  fastpath._buckets_c fastpath._queue_c fastpath._verify_c
 
-test-compiled: $(STAMP) $(FAULTS)
+test-compiled: $(STAMP) $(NODE_STAMP) $(FAULTS)
 	$(COVERAGE_ENV) TAPGATE_REQUIRE_EXTENSIONS=1 $(BIN)/coverage run -m pytest
 
+# the browser and Node tests run once, in the compiled pass: JavaScript does not change
 test-pure: $(STAMP) $(FAULTS)
-	$(COVERAGE_ENV) TAPGATE_NO_EXTENSIONS=1 $(BIN)/coverage run -m pytest
+	$(COVERAGE_ENV) TAPGATE_NO_EXTENSIONS=1 $(BIN)/coverage run -m pytest \
+	  -m 'not edge and not systemd and not browser'
 
 # The suite as a shared, busy CI machine runs it: both cores kept busy by stress-ng for as
 # long as the suite runs (compiled mode; docs/TESTING.md records the runs).

@@ -7,7 +7,6 @@ because the signature covers the values exactly as sent.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -17,6 +16,7 @@ from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
 from gateway.errors import ErrorCode, Rejection
+from gateway.wire import BET, CELL, MAX_AMOUNT, MAX_TIMESTAMP, MULTIPLIER, invalid
 
 __all__ = [
     "CELL_PATTERN",
@@ -41,20 +41,7 @@ __all__ = [
 ]
 
 MAX_BODY = 4096
-MAX_AMOUNT = 10**12
-MAX_TIMESTAMP = 10**15
-
-_WALLET = re.compile(r"[0-9a-f]{64}")
-# A cell is ``cell-<row>-<col>`` (market/grid.py says what row and column cover).
-CELL_PATTERN = r"cell-(0|[1-9][0-9]{0,17})-(0|[1-9][0-9]{0,17})"
-_CELL = re.compile(CELL_PATTERN)
-_NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_MULTIPLIER = re.compile(r"(0|[1-9][0-9]{0,5})\.[0-9]{2}")
-_SIGNATURE = re.compile(r"[0-9a-f]{128}")
-
-_FIELDS = frozenset(
-    ("wallet", "market", "cell_id", "amount", "nonce", "timestamp", "min_multiplier", "signature")
-)
+CELL_PATTERN = CELL.pattern  # the one definition is gateway/wire.py
 
 
 @dataclass(slots=True, frozen=True)
@@ -130,7 +117,7 @@ def format_multiplier(hundredths: int) -> str:
 
 def parse_multiplier(text: str) -> int:
     """``"1.90"`` -> 190 (hundredths); raises ValueError for anything else."""
-    if not _MULTIPLIER.fullmatch(text):
+    if not MULTIPLIER.regex.fullmatch(text):
         raise ValueError(f"{text!r} is not a multiplier like 1.90")
     whole, cents = text.split(".")
     return int(whole) * 100 + int(cents)
@@ -155,10 +142,6 @@ def bet_message(
 def read_message(method: str, target: str, timestamp: int) -> bytes:
     """The canonical bytes a wallet signs to read: method, raw path (+ ``?query``), timestamp."""
     return f"tapgate:read:v1\n{method}\n{target}\n{timestamp}".encode()
-
-
-def _invalid(field: str, message: str) -> Rejection:
-    return Rejection(ErrorCode.INVALID_FIELD, f"{field}: {message}", field=field)
 
 
 def _decode(body: bytes) -> object:
@@ -201,7 +184,7 @@ def refuse_repeated_keys(body: bytes) -> None:
     try:
         json.loads(body, object_pairs_hook=_unique, parse_constant=_refuse_constant)
     except _RepeatedKey as exc:
-        raise _invalid(exc.key[:64], "appears more than once in the body") from None
+        raise invalid(exc.key[:64], "appears more than once in the body") from None
     except (ValueError, RecursionError):
         pass  # not valid JSON: the parser that read the body has said so already
 
@@ -214,61 +197,25 @@ def _refuse_repeated_bet_keys(body: bytes, data: dict[str, object]) -> None:
         refuse_repeated_keys(body)
 
 
-def _text(data: dict[str, object], field: str, pattern: re.Pattern[str], what: str) -> str:
-    if field not in data:
-        raise _invalid(field, "is required")
-    value = data[field]
-    if type(value) is not str or pattern.fullmatch(value) is None:
-        raise _invalid(field, f"must be {what}")
-    return value
-
-
-def _integer(data: dict[str, object], field: str, low: int, high: int) -> int:
-    if field not in data:
-        raise _invalid(field, "is required")
-    value = data[field]
-    if type(value) is not int:
-        raise _invalid(field, "must be a JSON integer")
-    if not low <= value <= high:
-        raise _invalid(field, f"must be between {low} and {high}")
-    return value
-
-
 def parse_bet(body: bytes, markets: Collection[str]) -> BetRequest:
     """Parse and validate a bet body; raise Rejection (400 or 422 codes) when it is not one."""
     data = _decode(body)
     if type(data) is not dict:
         raise Rejection(ErrorCode.MALFORMED_JSON, "body must be a JSON object")
-    for key in data:
-        if key not in _FIELDS:
-            raise _invalid(str(key)[:64], "unknown field")
-    wallet = _text(data, "wallet", _WALLET, "64 lowercase hex digits")
-    market = data.get("market")
-    if "market" not in data:
-        raise _invalid("market", "is required")
-    if type(market) is not str or market not in markets:
-        raise _invalid("market", "must be a configured market symbol")
-    cell_id = _text(data, "cell_id", _CELL, "cell-<row>-<col>")
-    amount = _integer(data, "amount", 1, MAX_AMOUNT)
-    nonce = _text(data, "nonce", _NONCE, "1-64 characters of A-Z a-z 0-9 _ -")
-    timestamp = _integer(data, "timestamp", 0, MAX_TIMESTAMP)
-    min_multiplier: str | None = None
-    if "min_multiplier" in data:
-        min_multiplier = _text(data, "min_multiplier", _MULTIPLIER, "a decimal like 1.50")
-    signature = _text(data, "signature", _SIGNATURE, "128 lowercase hex digits")
+    bet = BET.parse(data, markets)
     _refuse_repeated_bet_keys(body, data)
-    row, col = parse_cell(cell_id)
+    row, col = parse_cell(bet["cell_id"])
     return BetRequest(
-        wallet=wallet,
-        market=market,
-        cell_id=cell_id,
+        wallet=bet["wallet"],
+        market=bet["market"],
+        cell_id=bet["cell_id"],
         row=row,
         col=col,
-        amount=amount,
-        nonce=nonce,
-        timestamp=timestamp,
-        min_multiplier=min_multiplier,
-        signature=signature,
+        amount=bet["amount"],
+        nonce=bet["nonce"],
+        timestamp=bet["timestamp"],
+        min_multiplier=bet.get("min_multiplier"),
+        signature=bet["signature"],
     )
 
 

@@ -165,10 +165,14 @@ class GatewayProcess:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 60.0, markets_ready: bool = True) -> GatewayProcess:
+    def start(
+        self, timeout: float = 60.0, markets_ready: bool = True, same_port: bool = False
+    ) -> GatewayProcess:
         """Start and wait until healthy (``timeout`` is a bound for a stuck start on a busy
-        machine, not a speed the test expects)."""
-        self.port = free_port()
+        machine, not a speed the test expects); ``same_port`` restarts where clients (a
+        browser page) expect the gateway to come back."""
+        if not same_port:
+            self.port = free_port()
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--port", str(self.port)],

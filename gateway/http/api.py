@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -19,14 +18,11 @@ from gateway.ops.archive import ARCHIVE_NAME, archive_cutoff, archive_step
 from gateway.ops.tick_retention import tick_bounds, tick_step
 from gateway.protocol import ascii_digits
 from gateway.runtime import Runtime
+from gateway.wire import ARCHIVE, BET_ID, BET_STATUSES, CREDIT, LIST_LIMIT, NONCE, WALLET, invalid
 
 __all__ = ["routes"]
 
-_WALLET = re.compile(r"[0-9a-f]{64}")
-_NONCE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_REFERENCE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_BET_ID = re.compile(r"[1-9][0-9]{0,18}")
-_STATUSES = frozenset(("accepted", "won", "lost", "void"))
+_STATUSES = frozenset(BET_STATUSES)
 _LIST_PARAMS = frozenset(("status", "nonce", "limit", "before"))
 _MAX_ADMIN_BODY = 1024
 
@@ -81,7 +77,7 @@ async def metrics(request: Request) -> Response:
 async def get_bet(request: Request) -> Response:
     rt, wallet = _reader_wallet(request)
     raw = request.path_params["bet_id"]
-    if not _BET_ID.fullmatch(raw):
+    if not BET_ID.regex.fullmatch(raw):
         raise _not_found()
     bet = await rt.reader.bet(int(raw))
     if bet is None or bet["wallet"] != wallet:
@@ -106,10 +102,6 @@ async def get_wallet(request: Request) -> Response:
     )
 
 
-def _invalid(field: str, message: str) -> Rejection:
-    return Rejection(ErrorCode.INVALID_FIELD, f"{field}: {message}", field=field)
-
-
 async def list_bets(request: Request) -> Response:
     rt, wallet = _reader_wallet(request)
     if request.path_params["wallet"] != wallet:
@@ -117,20 +109,21 @@ async def list_bets(request: Request) -> Response:
     params = request.query_params
     for key in params:
         if key not in _LIST_PARAMS:
-            raise _invalid(key[:64], "unknown query parameter")
+            raise invalid(key[:64], "unknown query parameter")
     status = params.get("status")
     if status is not None and status not in _STATUSES:
-        raise _invalid("status", "must be accepted, won, lost or void")
+        raise invalid("status", "must be accepted, won, lost or void")
     nonce = params.get("nonce")
-    if nonce is not None and not _NONCE.fullmatch(nonce):
-        raise _invalid("nonce", "must be 1-64 characters of A-Z a-z 0-9 _ -")
+    if nonce is not None:
+        NONCE.check("nonce", nonce)
     limit_raw = params.get("limit", "50")
-    if not ascii_digits(limit_raw, 3) or not 1 <= int(limit_raw) <= 200:
-        raise _invalid("limit", "must be an integer from 1 to 200")
+    if not ascii_digits(limit_raw, 3):
+        raise invalid("limit", f"must be an integer from {LIST_LIMIT.low} to {LIST_LIMIT.high}")
+    LIST_LIMIT.check("limit", int(limit_raw))
     limit = int(limit_raw)
     before_raw = params.get("before")
-    if before_raw is not None and not _BET_ID.fullmatch(before_raw):
-        raise _invalid("before", "must be a bet_id")
+    if before_raw is not None and not BET_ID.regex.fullmatch(before_raw):
+        raise invalid("before", "must be a bet_id")
     before = int(before_raw) if before_raw is not None else 2**63 - 1
     bets = await rt.reader.wallet_bets(
         wallet, status=status, nonce=nonce, limit=limit, before=before
@@ -144,18 +137,9 @@ async def credit_wallet(request: Request) -> Response:
     s = rt.settings
     require_admin(request, s.admin_allow, s.admin_token, rt.limits.admin)
     wallet = request.path_params["wallet"]
-    if not _WALLET.fullmatch(wallet):
-        raise _invalid("wallet", "must be 64 lowercase hex digits")
-    data = await json_body(request, _MAX_ADMIN_BODY)
-    for key in data:
-        if key not in ("amount", "reference"):
-            raise _invalid(str(key)[:64], "unknown field")
-    amount = data.get("amount")
-    if type(amount) is not int or not 1 <= amount <= 10**15:
-        raise _invalid("amount", "must be a JSON integer from 1 to 10^15")
-    reference = data.get("reference")
-    if type(reference) is not str or not _REFERENCE.fullmatch(reference):
-        raise _invalid("reference", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+    WALLET.check("wallet", wallet)
+    data = CREDIT.parse(await json_body(request, _MAX_ADMIN_BODY))
+    amount, reference = data["amount"], data["reference"]
     now_ms = int(time.time() * 1000)
     balance, replayed = await credit(rt.writer, rt.accounts, wallet, amount, reference, now_ms)
     headers = {"idempotent-replayed": "true"} if replayed else None
@@ -171,13 +155,7 @@ async def archive(request: Request) -> Response:
     rt = _runtime(request)
     s = rt.settings
     require_admin(request, s.admin_allow, s.admin_token, rt.limits.admin)
-    data = await json_body(request, _MAX_ADMIN_BODY)
-    for key in data:
-        if key != "older_than_s":
-            raise _invalid(str(key)[:64], "unknown field")
-    age = data.get("older_than_s")
-    if type(age) is not int or not 0 <= age <= 10 * 365 * 86400:
-        raise _invalid("older_than_s", "must be a JSON integer of seconds, up to ten years")
+    age = ARCHIVE.parse(await json_body(request, _MAX_ADMIN_BODY))["older_than_s"]
     now_ms = int(time.time() * 1000)
     cutoff = archive_cutoff(now_ms, age, s)
     path = s.data_dir / ARCHIVE_NAME
@@ -196,7 +174,8 @@ async def archive(request: Request) -> Response:
 
 
 async def openapi_json(request: Request) -> Response:
-    return JSON(openapi(_runtime(request).settings.symbols))
+    s = _runtime(request).settings
+    return JSON(openapi(s.symbols, web_client=s.web_client, api_docs=s.api_docs))
 
 
 routes = [

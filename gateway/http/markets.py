@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -18,14 +17,12 @@ from gateway.market.feed import Tick
 from gateway.market.market import Market
 from gateway.protocol import tick_message, verify
 from gateway.runtime import Runtime
+from gateway.wire import HALT, TICKS
 
 __all__ = ["routes"]
 
-MAX_TICKS = 100
 _MAX_TICK_BODY = 64 * 1024
 _MAX_HALT_BODY = 1024
-_SIGNATURE = re.compile(r"[0-9a-f]{128}")
-_TICK_FIELDS = frozenset(("seq", "price", "ts", "signature"))
 
 
 def _runtime(request: Request) -> Runtime:
@@ -38,10 +35,6 @@ def _market(rt: Runtime, request: Request) -> Market:
     if symbol not in rt.markets.markets:
         raise Rejection(ErrorCode.NOT_FOUND, "no such market")
     return rt.markets[symbol]
-
-
-def _invalid(field: str, message: str) -> Rejection:
-    return Rejection(ErrorCode.INVALID_FIELD, f"{field}: {message}", field=field)
 
 
 async def list_markets(request: Request) -> Response:
@@ -59,38 +52,16 @@ async def market_grid(request: Request) -> Response:
     return JSON({"server_time_ms": now_ms, **market.grid(now_ms)})
 
 
-def _integer(item: dict[str, Any], field: str, low: int, high: int) -> int:
-    value = item.get(field)
-    if type(value) is not int or not low <= value <= high:
-        raise _invalid(field, f"must be a JSON integer from {low} to {high}")
-    return value
-
-
 def _ticks(market: Market, data: dict[str, Any]) -> tuple[str, list[tuple[Tick, str | None]]]:
     """Parse and verify a batch of oracle ticks (any bad tick refuses the batch); return the
     oracle key that signed them and the ticks."""
-    for key in data:
-        if key != "ticks":
-            raise _invalid(str(key)[:64], "unknown field")
-    items = data.get("ticks")
-    if type(items) is not list or not 1 <= len(items) <= MAX_TICKS:
-        raise _invalid("ticks", f"must be a list of 1 to {MAX_TICKS} ticks")
+    items = TICKS.parse(data)["ticks"]
     oracle = market.cfg.oracle_key
     if market.cfg.feed != "external" or oracle is None:
         raise Rejection(ErrorCode.TICK_REJECTED, f"{market.symbol} uses the simulated feed")
     out: list[tuple[Tick, str | None]] = []
     for item in items:
-        if type(item) is not dict:
-            raise _invalid("ticks", "each tick must be an object")
-        for name in item:
-            if name not in _TICK_FIELDS:
-                raise _invalid(str(name)[:64], "unknown field")
-        seq = _integer(item, "seq", 1, 2**62)
-        price = _integer(item, "price", 1, 10**15)
-        ts = _integer(item, "ts", 0, 10**15)
-        signature = item.get("signature")
-        if type(signature) is not str or not _SIGNATURE.fullmatch(signature):
-            raise _invalid("signature", "must be 128 lowercase hex digits")
+        seq, price, ts, signature = item["seq"], item["price"], item["ts"], item["signature"]
         verify(oracle, tick_message(market.symbol, seq, price, ts), signature)
         out.append((Tick(seq, price, ts), signature))
     return oracle, out
@@ -112,13 +83,7 @@ async def halt_market(request: Request) -> Response:
     s = rt.settings
     require_admin(request, s.admin_allow, s.admin_token, rt.limits.admin)
     market = _market(rt, request)
-    data = await json_body(request, _MAX_HALT_BODY)
-    for key in data:
-        if key != "reason":
-            raise _invalid(str(key)[:64], "unknown field")
-    reason = data.get("reason")
-    if type(reason) is not str or not 1 <= len(reason) <= 200 or not reason.isprintable():
-        raise _invalid("reason", "must be 1-200 printable characters")
+    reason = HALT.parse(await json_body(request, _MAX_HALT_BODY))["reason"]
     await rt.markets.halt(market.symbol, reason)
     return JSON(market.summary(int(time.time() * 1000)))
 

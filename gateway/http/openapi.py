@@ -10,101 +10,68 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway import __version__
-from gateway.protocol import CELL_PATTERN, MAX_AMOUNT, MAX_TIMESTAMP
+from gateway.http.schemas import RESPONSES, STREAM_MESSAGES, ref
+from gateway.wire import (
+    ARCHIVE,
+    BET,
+    BET_ID,
+    BET_STATUSES,
+    CREDIT,
+    DEV_FUNDING,
+    HALT,
+    LIST_LIMIT,
+    NONCE,
+    SUBSCRIBE,
+    TICKS,
+    WALLET,
+    WATCH,
+)
 
-__all__ = ["openapi"]
+__all__ = ["OPERATION_IDS", "openapi"]
 
-_HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-_ERROR = {"$ref": "#/components/schemas/Error"}
+_ERROR = ref("Error")
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _responses(ok: int, ok_schema: dict[str, Any], *errors: int) -> dict[str, Any]:
-    out: dict[str, Any] = {str(ok): {"description": "success", **_json(ok_schema)}}
+def _responses(ok: int, ok_schema: str, *errors: int) -> dict[str, Any]:
+    out: dict[str, Any] = {str(ok): {"description": "success", **_json(ref(ok_schema))}}
     for status in errors:
         out[str(status)] = {"description": "error (docs/API.md lists the codes)", **_json(_ERROR)}
     return out
 
 
-_OBJECT: dict[str, Any] = {"type": "object"}
+def _body(name: str) -> dict[str, Any]:
+    return {"required": True, **_json(ref(name))}
+
+
 _SIGNED_READ = [
-    {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
-    for h in ("X-Tapgate-Wallet", "X-Tapgate-Timestamp", "X-Tapgate-Signature")
+    {"name": "X-Tapgate-Wallet", "in": "header", "required": True, "schema": WALLET.schema()},
+    {
+        "name": "X-Tapgate-Timestamp",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"},
+    },
+    {
+        "name": "X-Tapgate-Signature",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+    },
 ]
 _ADMIN: list[dict[str, list[str]]] = [{"bearer": []}]
+_HTML = {"200": {"description": "an HTML page", "content": {"text/html": {}}}}
 
 
 def _path(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
-_BET: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["wallet", "market", "cell_id", "amount", "nonce", "timestamp", "signature"],
-    "properties": {
-        "wallet": _HEX64,
-        "market": {"type": "string"},
-        "cell_id": {
-            "type": "string",
-            "pattern": f"^{CELL_PATTERN}$",
-        },
-        "amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT},
-        "nonce": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-        "timestamp": {"type": "integer", "minimum": 0, "maximum": MAX_TIMESTAMP},
-        "min_multiplier": {"type": "string", "pattern": "^(0|[1-9][0-9]{0,5})\\.[0-9]{2}$"},
-        "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
-    },
-}
-
-
-_TICKS = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["ticks"],
-    "properties": {
-        "ticks": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": 100,
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["seq", "price", "ts", "signature"],
-                "properties": {
-                    "seq": {"type": "integer", "minimum": 1, "maximum": 2**62},
-                    "price": {"type": "integer", "minimum": 1, "maximum": 10**15},
-                    "ts": {"type": "integer", "minimum": 0, "maximum": 10**15},
-                    "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
-                },
-            },
-        }
-    },
-}
-_CREDIT = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["amount", "reference"],
-    "properties": {
-        "amount": {"type": "integer", "minimum": 1, "maximum": 10**15},
-        "reference": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
-    },
-}
-_HALT = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["reason"],
-    "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 200}},
-}
-_ARCHIVE = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["older_than_s"],
-    "properties": {"older_than_s": {"type": "integer", "minimum": 0, "maximum": 10 * 365 * 86400}},
-}
+def _query(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
 # One name per operation, for generated clients (openapi-typescript, orval).
@@ -124,119 +91,137 @@ OPERATION_IDS = {
     ("/admin/markets/{market}/ticks", "post"): "postTicks",
     ("/admin/markets/{market}/halt", "post"): "haltMarket",
     ("/admin/markets/{market}/resume", "post"): "resumeMarket",
+    ("/dev/fund", "post"): "devFund",
+    ("/", "get"): "clientPage",
+    ("/docs", "get"): "apiExplorer",
 }
 
 
-def openapi(markets: Sequence[str] = ("BTC-USD", "ETH-USD")) -> dict[str, Any]:
-    """The document for a gateway serving ``markets``, built on each call (it is small)."""
+def openapi(
+    markets: Sequence[str] = ("BTC-USD", "ETH-USD"),
+    *,
+    web_client: bool = True,
+    api_docs: bool = True,
+) -> dict[str, Any]:
+    """The document for a gateway serving ``markets`` (and the pages its settings switch
+    on), built on each call (it is small)."""
     document = _document(markets)
-    for path, operations in document["paths"].items():
+    paths = document["paths"]
+    if web_client:
+        paths["/"] = {"get": {"description": "the reference client (docs/FRONTEND.md)",
+                              "responses": _HTML}}  # fmt: skip
+    if api_docs:
+        paths["/docs"] = {"get": {"description": "this explorer", "responses": _HTML}}
+    for path, operations in paths.items():
         for method, operation in operations.items():
             operation["operationId"] = OPERATION_IDS[(path, method)]
     return document
 
 
 def _document(markets: Sequence[str]) -> dict[str, Any]:
-    bet_id = _path("bet_id", {"type": "string", "pattern": "^[1-9][0-9]{0,18}$"})
-    wallet = _path("wallet", _HEX64)
+    bet_id = _path("bet_id", BET_ID.schema())
+    wallet = _path("wallet", WALLET.schema())
     market = _path("market", {"type": "string", "enum": list(markets)})
-    bet = {**_BET, "properties": {**_BET["properties"], "market": {"enum": list(markets)}}}
+    bodies = (BET, CREDIT, ARCHIVE, HALT, TICKS, DEV_FUNDING, SUBSCRIBE, WATCH)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "tapgate",
             "version": __version__,
             "description": "docs/API.md. The WebSocket GET /api/stream is not an OpenAPI "
-            "operation: its protocol is in docs/FRONTEND.md (a plain GET gets 426).",
+            "operation: its protocol is in docs/FRONTEND.md (a plain GET gets 426); its "
+            "messages are the Stream* schemas here (Subscribe and Watch from the client).",
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message", "request_id"],
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                                "request_id": {"type": "string"},
-                                "field": {"type": "string"},
-                            },
-                        }
-                    },
-                },
-                "Bet": bet,
+                **{body.title: body.schema(markets) for body in bodies},
+                **RESPONSES,
+                **STREAM_MESSAGES,
             },
         },
         "paths": {
-            "/healthz": {"get": {"responses": _responses(200, _OBJECT)}},
-            "/readyz": {"get": {"responses": _responses(200, _OBJECT, 503)}},
+            "/healthz": {"get": {"responses": _responses(200, "Health")}},
+            "/readyz": {
+                "get": {
+                    "responses": {
+                        **_responses(200, "Readiness"),
+                        "503": {"description": "not ready", **_json(ref("Readiness"))},
+                    }
+                }
+            },
             "/metrics": {
                 "get": {
                     "description": "Prometheus text; admin allowlist only",
                     "responses": {
                         "200": {"description": "text/plain metrics"},
-                        "403": {"description": "forbidden"},
+                        "403": {"description": "forbidden", **_json(_ERROR)},
+                        "429": {"description": "rate limited", **_json(_ERROR)},
                     },
                 }
             },
-            "/openapi.json": {"get": {"responses": _responses(200, _OBJECT)}},
+            "/openapi.json": {"get": {"responses": _responses(200, "OpenAPI")}},
             "/api/bets": {
                 "post": {
-                    "requestBody": {
-                        "required": True,
-                        **_json({"$ref": "#/components/schemas/Bet"}),
-                    },
-                    "responses": _responses(202, _OBJECT, 400, 401, 409, 413, 415, 422, 429, 503),
+                    "requestBody": _body("Bet"),
+                    "responses": _responses(202, "Receipt", 400, 401, 409, 413, 415, 422, 429, 503),
                 }
             },
             "/api/bets/{bet_id}": {
                 "get": {
                     "parameters": [bet_id, *_SIGNED_READ],
-                    "responses": _responses(200, _OBJECT, 401, 404, 429),
+                    "responses": _responses(200, "BetView", 401, 404, 429),
                 }
             },
             "/api/wallets/{wallet}": {
                 "get": {
                     "parameters": [wallet, *_SIGNED_READ],
-                    "responses": _responses(200, _OBJECT, 401, 404, 429),
+                    "responses": _responses(200, "WalletView", 401, 404, 429),
                 }
             },
             "/api/wallets/{wallet}/bets": {
                 "get": {
-                    "parameters": [wallet, *_SIGNED_READ],
-                    "responses": _responses(200, _OBJECT, 401, 404, 422, 429),
+                    "parameters": [
+                        wallet,
+                        *_SIGNED_READ,
+                        _query("status", {"type": "string", "enum": list(BET_STATUSES)}),
+                        _query("nonce", NONCE.schema()),
+                        _query("limit", LIST_LIMIT.schema()),
+                        _query("before", BET_ID.schema()),
+                    ],
+                    "responses": _responses(200, "BetList", 401, 404, 422, 429),
                 }
             },
-            "/api/markets": {"get": {"responses": _responses(200, _OBJECT, 429)}},
+            "/api/markets": {"get": {"responses": _responses(200, "MarketList", 429)}},
             "/api/markets/{market}/grid": {
-                "get": {"parameters": [market], "responses": _responses(200, _OBJECT, 404, 429)}
+                "get": {"parameters": [market], "responses": _responses(200, "Grid", 404, 429)}
             },
             "/admin/wallets/{wallet}/credit": {
                 "post": {
                     "security": _ADMIN,
                     "parameters": [wallet],
-                    "requestBody": {"required": True, **_json(_CREDIT)},
-                    "responses": _responses(200, _OBJECT, 400, 401, 403, 409, 413, 415, 422, 429),
+                    "requestBody": _body("Credit"),
+                    "responses": _responses(
+                        200, "CreditResult", 400, 401, 403, 409, 413, 415, 422, 429
+                    ),
                 }
             },
             "/admin/archive": {
                 "post": {
                     "security": _ADMIN,
-                    "requestBody": {"required": True, **_json(_ARCHIVE)},
-                    "responses": _responses(200, _OBJECT, 400, 401, 403, 413, 415, 422, 429),
+                    "requestBody": _body("Archive"),
+                    "responses": _responses(
+                        200, "ArchiveResult", 400, 401, 403, 413, 415, 422, 429
+                    ),
                 }
             },
             "/admin/markets/{market}/ticks": {
                 "post": {
                     "description": "oracle-signed ticks; admin allowlist, no token",
                     "parameters": [market],
-                    "requestBody": {"required": True, **_json(_TICKS)},
+                    "requestBody": _body("Ticks"),
                     "responses": _responses(
-                        200, _OBJECT, 400, 401, 403, 404, 409, 413, 415, 422, 429
+                        200, "TickAck", 400, 401, 403, 404, 409, 413, 415, 422, 429
                     ),
                 }
             },
@@ -244,15 +229,25 @@ def _document(markets: Sequence[str]) -> dict[str, Any]:
                 "post": {
                     "security": _ADMIN,
                     "parameters": [market],
-                    "requestBody": {"required": True, **_json(_HALT)},
-                    "responses": _responses(200, _OBJECT, 400, 401, 403, 404, 413, 415, 422, 429),
+                    "requestBody": _body("Halt"),
+                    "responses": _responses(
+                        200, "MarketSummary", 400, 401, 403, 404, 413, 415, 422, 429
+                    ),
                 }
             },
             "/admin/markets/{market}/resume": {
                 "post": {
                     "security": _ADMIN,
                     "parameters": [market],
-                    "responses": _responses(200, _OBJECT, 401, 403, 404, 429),
+                    "responses": _responses(200, "MarketSummary", 401, 403, 404, 429),
+                }
+            },
+            "/dev/fund": {
+                "post": {
+                    "description": "development only: 404 unless TAPGATE_DEV_FUNDING is on, "
+                    "and then only from loopback, up to TAPGATE_DEV_FUNDING_CAP",
+                    "requestBody": _body("DevFunding"),
+                    "responses": _responses(200, "CreditResult", 400, 404, 413, 415, 422),
                 }
             },
         },

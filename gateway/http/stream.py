@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import re
 import time
 from typing import Any
 
@@ -39,14 +38,13 @@ from gateway.http.responses import rejection_response
 from gateway.market.hub import Subscriber
 from gateway.protocol import check_window, verify
 from gateway.runtime import Runtime
+from gateway.wire import SUBSCRIBE, WATCH
 
 __all__ = ["stream", "stream_without_upgrade", "subscribe_message"]
 
 log = structlog.get_logger("tapgate.stream")
 
 SLOW_CONSUMER = 1013
-_WALLET = re.compile(r"[0-9a-f]{64}")
-_SIGNATURE = re.compile(r"[0-9a-f]{128}")
 _OPERATIONS = frozenset(("watch", "unwatch", "subscribe"))
 
 
@@ -62,10 +60,17 @@ def _error(code: str, message: str) -> str:
     return orjson.dumps({"type": "error", "code": code, "message": message}).decode()
 
 
+def _same_origin(websocket: WebSocket, origin: str) -> bool:
+    """The page came from this gateway (the reference client): its origin names the host
+    the browser connected to. A page elsewhere cannot forge its Origin header."""
+    host = websocket.headers.get("host")
+    return host is not None and origin.partition("://")[2] == host
+
+
 def _handshake_refusal(rt: Runtime, websocket: WebSocket) -> Rejection | None:
     s = rt.settings
     origin = websocket.headers.get("origin")
-    if origin is not None and origin not in s.cors_origins:
+    if origin is not None and origin not in s.cors_origins and not _same_origin(websocket, origin):
         return Rejection(ErrorCode.FORBIDDEN, "the stream is not open to this origin")
     if len(rt.hub) >= s.stream_max_connections:
         return Rejection(ErrorCode.OVERLOADED, "too many stream connections", retry_after=1.0)
@@ -82,38 +87,21 @@ def _handshake_refusal(rt: Runtime, websocket: WebSocket) -> Rejection | None:
 
 def _subscribe(rt: Runtime, sub: Subscriber, data: dict[str, Any]) -> str:
     """Check a subscribe message; return the wallet or raise Rejection."""
-    wallet = data.get("wallet")
-    timestamp = data.get("timestamp")
-    signature = data.get("signature")
-    if type(wallet) is not str or not _WALLET.fullmatch(wallet):
-        raise Rejection(ErrorCode.INVALID_FIELD, "wallet: must be 64 lowercase hex digits")
-    if type(timestamp) is not int:
-        raise Rejection(ErrorCode.INVALID_FIELD, "timestamp: must be a JSON integer")
-    if type(signature) is not str or not _SIGNATURE.fullmatch(signature):
-        raise Rejection(ErrorCode.INVALID_FIELD, "signature: must be 128 lowercase hex digits")
+    fields = SUBSCRIBE.parse(data)
+    wallet: str = fields["wallet"]
+    timestamp: int = fields["timestamp"]
     s = rt.settings
     now = time.time()
     check_window(timestamp, int(now * 1000), s.receive_window_ms, s.future_skew_ms)
-    verify(wallet, subscribe_message(sub.challenge, wallet, timestamp), signature)
+    verify(wallet, subscribe_message(sub.challenge, wallet, timestamp), fields["signature"])
     rt.limits.stream.by_wallet(wallet, now)
     rt.hub.follow(sub, wallet)
     return wallet
 
 
-def _watch(rt: Runtime, sub: Subscriber, data: dict[str, Any]) -> list[str]:
-    """Check a watch or unwatch message; return the markets it names or raise Rejection."""
-    markets = data.get("markets")
-    if (
-        type(markets) is not list
-        or not 1 <= len(markets) <= len(rt.markets.markets)
-        or any(type(m) is not str or m not in rt.markets.markets for m in markets)
-    ):
-        raise Rejection(
-            ErrorCode.INVALID_FIELD,
-            "markets: a list of market symbols from GET /api/markets",
-            field="markets",
-        )
-    return list(dict.fromkeys(markets))
+def _markets(rt: Runtime, data: dict[str, Any]) -> list[str]:
+    """The markets a watch or unwatch names (each once), or Rejection."""
+    return list(dict.fromkeys(WATCH.parse(data, rt.markets.markets)["markets"]))
 
 
 async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
@@ -140,12 +128,12 @@ async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
                 sub.offer(orjson.dumps({"type": "subscribed", "wallet": wallet}).decode())
             elif op == "watch":
                 now_ms = int(time.time() * 1000)
-                for symbol in _watch(rt, sub, data):
+                for symbol in _markets(rt, data):
                     market = rt.markets[symbol]
                     grid_now = functools.partial(market.grid, now_ms)
                     rt.hub.watch(sub, symbol, market.summary(now_ms), grid_now)
             else:
-                for symbol in _watch(rt, sub, data):
+                for symbol in _markets(rt, data):
                     rt.hub.unwatch(sub, symbol)
                 sub.offer(orjson.dumps({"type": "unwatched", "markets": data["markets"]}).decode())
         except Rejection as exc:

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.config import Settings
 from gateway.errors import ErrorCode, Rejection
-from gateway.http import api, markets
+from gateway.http import api, markets, web
 from gateway.http.bets import PlaceBet
 from gateway.http.context import RequestContext, request_id
 from gateway.http.errors import send_rejection
@@ -56,6 +56,7 @@ class TapgateApp:
                 *markets.routes,
                 WebSocketRoute("/api/stream", stream),
                 Route("/api/stream", stream_without_upgrade, methods=["GET"]),
+                *web.routes(settings),
             ],
             lifespan=self._lifespan,
             exception_handlers={

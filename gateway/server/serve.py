@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import socket
 import sys
@@ -12,6 +13,7 @@ import structlog
 import uvicorn
 
 from gateway.config import Settings, unknown_settings
+from gateway.errors import ConfigError
 from gateway.http.deadline import with_request_deadline
 from gateway.lockfile import hold_lock
 from gateway.server.app import create_app
@@ -45,6 +47,20 @@ class NotifyingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def refuse_dev_funding_off_loopback(settings: Settings, host: str) -> None:
+    """Development funding mints balances: a gateway that others can reach never has it."""
+    if not settings.dev_funding:
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConfigError(
+            f"TAPGATE_DEV_FUNDING: only for a gateway on a loopback address, not --host {host}"
+        )
+
+
 def serve(host: str, port: int) -> int:
     """Serve until stopped; the exit status (0, 1 did not start, 130 Ctrl-C). Raises
     ConfigError for bad settings and DataDirLocked when another gateway holds the data."""
@@ -57,6 +73,7 @@ def serve(host: str, port: int) -> int:
     )
 
     settings = Settings.from_env()  # ConfigError: the command line says which variable
+    refuse_dev_funding_off_loopback(settings, host)
     hold_lock(settings.lock_path)  # DataDirLocked: another gateway serves this data directory
     configure_logging(settings.log_level)
     log = structlog.get_logger("tapgate.server")

@@ -23,6 +23,7 @@ from gateway.protocol import cell_id
 from gateway.store.invariants import ledger_violations
 from tests.gatewayproc import GatewayProcess, post_pooled, tapgate, wait_for
 from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ORACLE, ScriptedFeed, priced, zigzag
+from tests.schemas import stream_errors
 
 ENV = {
     **MARKET_ENV,
@@ -308,6 +309,7 @@ def test_stream_sends_ticks_and_only_the_subscribers_own_results(
     sequence = sorted(m["stream_seq"] for m in numbered)
     assert sequence == list(range(sequence[0], sequence[0] + len(sequence)))  # no gap
     results = seen["bet_result"]
+    assert all(stream_errors(m) == [] for kind in seen.values() for m in kind), seen.keys()
     assert [r["bet_id"] for r in results] == [mine_id]
     assert results[0]["status"] == "won" and results[0]["payout"] > 0
     assert all(r["bet_id"] != other_id for r in results)
@@ -345,6 +347,7 @@ def test_stream_sends_a_market_only_to_the_connections_watching_it(
         assert [m["stream_seq"] for m in watched] == list(
             range(watched[0]["stream_seq"], watched[0]["stream_seq"] + len(watched))
         )
+        assert [stream_errors(m) for m in [refused, *watched]] == [[]] * (1 + len(watched))
         ws.send(orjson.dumps({"op": "unwatch", "markets": ["BTC-USD"]}).decode())
         after = [m for m in _messages(ws, 1.0) if m["type"] != "tick" and m["type"] != "grid_delta"]
         assert [m["type"] for m in after] == ["unwatched"]
