@@ -8,6 +8,13 @@
     python bench/loadgen.py batching                           max, default batch vs batch of 1
     python bench/loadgen.py trivial                            open loop at 3x against a stub
 
+The gateway runs as it ships (bench/shipped.env changes nothing) unless --env names a
+scenario's settings; the settings are printed with the results. The cells come from the
+live grid read just before signing (CellPlan: the first column that opens far enough
+after each bet's due time, rows around the price that every open column offers), so any
+market setup works. Every answer other than 202 is counted by its error code, and the
+report accounts CPU: the server's per accepted bet, and the generator's own.
+
 Every request is signed before the run, with timestamp = its scheduled send time and a
 cell open at that time. Latency is measured from when a request was due, not when it was
 sent (no coordinated omission). Traffic goes to loopback only, from 128 source addresses in
@@ -50,39 +57,75 @@ from gateway.protocol import bet_message  # noqa: E402
 
 ADDRESSES = [f"127.0.{i // 250}.{i % 250 + 2}" for i in range(128)]
 MARKET = "BTC-USD"
-# bench/gateway.env gives the market ten-minute columns open for an hour and a quiet
-# simulated feed, so this row in the column after next is open and priced for a whole run.
-# bench/soak.env has 30-second columns instead: the soak's bets settle while it runs.
-PRICE_ROW = 650
-COLUMN_MS = 600_000
+# A bet may arrive this late after it was due and still find its cell open.
+SLACK_MS = 1_500
 
 
-def open_cell(ts_ms: int, column_ms: int = COLUMN_MS) -> str:
-    """A cell that takes bets at ``ts_ms``: the price row, two columns ahead."""
-    return f"cell-{PRICE_ROW}-{ts_ms // column_ms + 2}"
+@dataclass(frozen=True)
+class CellPlan:
+    """Where the harness bets, read from the live gateway before signing: any market setup.
+
+    A bet due at ``ts`` goes to the first column that opens at least the lock-ahead plus
+    SLACK_MS after ``ts`` (so it is open when the bet arrives, even late), on one of the
+    rows around the price seen at the start (spread so that no one cell meets its caps).
+    """
+
+    market: str
+    column_ms: int
+    lock_ahead_ms: int
+    horizon_ms: int
+    rows: tuple[int, ...]
+
+    @classmethod
+    def read(cls, url: str, market: str = MARKET) -> CellPlan:
+        summary = next(
+            m
+            for m in httpx.get(f"{url}/api/markets", timeout=10).json()["markets"]
+            if m["market"] == market
+        )
+        geometry = summary["grid"]
+        grid = httpx.get(f"{url}/api/markets/{market}/grid", timeout=10).json()
+        by_column: dict[int, set[int]] = {}
+        for c in grid["cells"]:
+            by_column.setdefault(c["col"], set()).add(c["row"])
+        offered = sorted(set.intersection(*by_column.values())) if by_column else []
+        if not offered:
+            raise SystemExit(f"{market} offers no cells now: {summary['breaker']}")
+        price_row = grid["price"] // geometry["band"]
+        near = sorted(offered, key=lambda r: abs(r - price_row))[:3]
+        plan = cls(market, geometry["column_ms"], geometry["lock_ahead_ms"],
+                   geometry["horizon_ms"], tuple(sorted(near)))  # fmt: skip
+        if plan.lock_ahead_ms + SLACK_MS + plan.column_ms > plan.horizon_ms:
+            raise SystemExit(f"{market}: no column stays open long enough to bet on")
+        return plan
+
+    def cell(self, ts_ms: int, serial: int) -> str:
+        column = -(-(ts_ms + self.lock_ahead_ms + SLACK_MS) // self.column_ms)
+        return f"cell-{self.rows[serial % len(self.rows)]}-{column}"
 
 
-def column_ms(env_file: Path) -> int:
-    """The market's column length in the settings the run uses."""
-    return int(read_env_file(env_file).get("TAPGATE_MARKET_COLUMN_MS", COLUMN_MS))
+# "<status> <code>" -> count for every answer other than 202 in the current run
+REFUSALS: dict[str, int] = {}
+STUB_PLAN = CellPlan(MARKET, 5_000, 2_000, 60_000, (1, 2, 3))  # shipped geometry, any rows
 
 
 # ---------------------------------------------------------------------------------------
 # Signing ahead of the run (in worker processes: Ed25519 signing is ~50 us a request)
 
 
-def _sign_chunk(args: tuple[list[bytes], list[tuple[int, int, int]], int]) -> list[bytes]:
-    seeds, jobs, column = args
+def _sign_chunk(args: tuple[list[bytes], list[tuple[int, int, int]], CellPlan]) -> list[bytes]:
+    seeds, jobs, plan = args
+    market = plan.market
     keys = [SigningKey(s) for s in seeds]
     addresses = [k.verify_key.encode().hex() for k in keys]
     out = []
     for wallet_index, ts, serial in jobs:
         key, wallet = keys[wallet_index], addresses[wallet_index]
-        cell = open_cell(ts, column)
+        cell = plan.cell(ts, serial)
         nonce = f"h{serial}"
-        signature = key.sign(bet_message(wallet, MARKET, cell, 1, nonce, ts, None)).signature
+        signature = key.sign(bet_message(wallet, market, cell, 1, nonce, ts, None)).signature
         body = (
-            f'{{"wallet":"{wallet}","market":"{MARKET}","cell_id":"{cell}","amount":1,'
+            f'{{"wallet":"{wallet}","market":"{market}","cell_id":"{cell}","amount":1,'
             f'"nonce":"{nonce}","timestamp":{ts},"signature":"{signature.hex()}"}}'
         ).encode()
         out.append(
@@ -93,10 +136,10 @@ def _sign_chunk(args: tuple[list[bytes], list[tuple[int, int, int]], int]) -> li
 
 
 def sign_all(
-    seeds: list[bytes], jobs: list[tuple[int, int, int]], workers: int, column: int
+    seeds: list[bytes], jobs: list[tuple[int, int, int]], workers: int, plan: CellPlan
 ) -> list[bytes]:
     chunk = 5_000
-    parts = [(seeds, jobs[i : i + chunk], column) for i in range(0, len(jobs), chunk)]
+    parts = [(seeds, jobs[i : i + chunk], plan) for i in range(0, len(jobs), chunk)]
     with ProcessPoolExecutor(workers) as pool:
         return [req for part in pool.map(_sign_chunk, parts) for req in part]
 
@@ -105,7 +148,7 @@ def signing_rate(seeds: list[bytes]) -> float:
     """Requests signed per second in one process, measured."""
     jobs = [(i % len(seeds), 1_700_000_000_000, i) for i in range(400)]
     started = time.perf_counter()
-    _sign_chunk((seeds, jobs, COLUMN_MS))
+    _sign_chunk((seeds, jobs, STUB_PLAN))
     return 400 / (time.perf_counter() - started)
 
 
@@ -155,8 +198,13 @@ class _Conn(asyncio.Protocol):
         length = int(head[marker + 15 :].split(b"\r\n", 1)[0]) if marker >= 0 else 0
         if len(buf) < end + 4 + length:
             return
-        del buf[: end + 4 + length]
         status = int(head[9:12])
+        if status != 202:  # which refusal: the body's error code (docs/API.md)
+            body = bytes(buf[end + 4 : end + 4 + length])
+            at = body.find(b'"code":"')
+            code = body[at + 8 : body.find(b'"', at + 8)].decode() if at >= 0 else "-"
+            REFUSALS[f"{status} {code}"] = REFUSALS.get(f"{status} {code}", 0) + 1
+        del buf[: end + 4 + length]
         if b"\r\nconnection: close" in head.lower():
             self.closed = True
         self.on_response(self, status)
@@ -186,6 +234,7 @@ class Run:
     started_wall: float = 0.0
     elapsed: float = 0.0
     samples: list[dict[str, float]] = field(default_factory=list)
+    refusals: dict[str, int] = field(default_factory=dict)  # "<status> <code>" -> count
 
     def first_errors(self, count: int = 5) -> list[tuple[float, int]]:
         """(due time, status) of the first few non-202 answers, to see when trouble began."""
@@ -500,12 +549,14 @@ async def sampler(
             pass
         now = time.monotonic()
         sample: dict[str, float] = {"t": round(now - started, 2), "wall": round(time.time(), 2)}
+        sample["generator_cpu_s"] = round(time.process_time(), 3)  # this process's own
         if pid:
             try:
                 cpu, rss = proc_stats(pid)
             except OSError:
                 break
             sample["cpu_percent"] = round(100 * (cpu - last_cpu) / (now - last_t), 1)
+            sample["cpu_s"] = round(cpu, 3)  # the server's, since it started
             sample["rss_mib"] = round(rss, 1)
             last_cpu = cpu
         last_t = now
@@ -568,12 +619,12 @@ class Options:
 
 
 def plan_open_loop(
-    opts: Options, seeds: list[bytes], due: array.array, start_wall: float
+    opts: Options, plan: CellPlan, seeds: list[bytes], due: array.array, start_wall: float
 ) -> tuple[list[bytes], list[int]]:
     n = len(due)
     wallet_of = [i % opts.wallets for i in range(n)]
     jobs = [(wallet_of[i], int((start_wall + due[i]) * 1000), i) for i in range(n)]
-    requests = sign_all(seeds, jobs, opts.workers, column_ms(opts.env_file))
+    requests = sign_all(seeds, jobs, opts.workers, plan)
     return requests, [w % len(ADDRESSES) for w in wallet_of]
 
 
@@ -597,7 +648,10 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
     else:
         due = schedule("steady", opts.rate, opts.duration)
     seeds, _wallets, start_wall = prepare(opts, len(due), url, token)
-    requests, addr_of = plan_open_loop(opts, seeds, due, start_wall)
+    # the stub answers without reading a body: any cell will do
+    plan = STUB_PLAN if opts.scenario == "trivial" else CellPlan.read(url)
+    print("cells:", plan)
+    requests, addr_of = plan_open_loop(opts, plan, seeds, due, start_wall)
     if time.time() > start_wall - 1:
         raise SystemExit("signing took longer than planned; the timestamps would be stale")
     run = Run(opts.scenario, f"{opts.rate:.0f} rps", due, started_wall=start_wall)
@@ -621,7 +675,10 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
         stop.set()
         await task
 
+    REFUSALS.clear()
+
     uvloop.run(go())
+    run.refusals = dict(REFUSALS)
     return run
 
 
@@ -637,7 +694,9 @@ def run_closed(
         ts = int((start_wall + k * slot_seconds) * 1000)
         for j in range(per_slot):
             jobs.append(((k * per_slot + j) % opts.wallets, ts, k * per_slot + j))
-    flat = sign_all(seeds, jobs, opts.workers, column_ms(opts.env_file))
+    plan = CellPlan.read(url)
+    print("cells:", plan)
+    flat = sign_all(seeds, jobs, opts.workers, plan)
     slots: list[list[list[bytes]]] = []
     for k in range(nslots):
         by_address: list[list[bytes]] = [[] for _ in ADDRESSES]
@@ -660,7 +719,10 @@ def run_closed(
         stop.set()
         await task
 
+    REFUSALS.clear()
+
     uvloop.run(go())
+    run.refusals = dict(REFUSALS)
     return run
 
 
@@ -745,6 +807,21 @@ def describe(run: Run, settings: dict[str, str]) -> dict[str, Any]:
         "batches": counts[-1] if counts else None,
         "mean_batch_size": round(sums[-1] / counts[-1], 2) if counts and counts[-1] else None,
     }
+    answered = report["summary"]["by_status"].get("202", 0)
+    timed = [s for s in during if "cpu_s" in s]
+    if len(timed) >= 2 and answered:
+        server_s = timed[-1]["cpu_s"] - timed[0]["cpu_s"]
+        generator_s = timed[-1]["generator_cpu_s"] - timed[0]["generator_cpu_s"]
+        span = timed[-1]["t"] - timed[0]["t"]
+        # where the time went: the server's CPU per accepted bet, and the generator's own
+        report["cpu"] = {
+            "server_cpu_s": round(server_s, 2),
+            "server_us_per_bet": round(server_s / answered * 1e6, 1),
+            "generator_cpu_s": round(generator_s, 2),
+            "generator_cores": round(generator_s / span, 2) if span else None,
+            "server_cores": round(server_s / span, 2) if span else None,
+        }
+    report["refusals"] = run.refusals
     report["samples"] = run.samples
     return report
 
@@ -766,6 +843,14 @@ def print_table(report: dict[str, Any]) -> None:
         f"queue depth max {srv['queue_depth_max']}, mean batch {srv['mean_batch_size']} "
         f"over {srv['batches']} batches"
     )
+    if "cpu" in report:
+        c = report["cpu"]
+        print(
+            f"CPU: server {c['server_cores']} cores, {c['server_us_per_bet']} us per accepted bet; "
+            f"generator {c['generator_cores']} cores"
+        )
+    if report["refusals"]:
+        print("refusals:", report["refusals"])
 
 
 def plot(run: Run, path: Path) -> None:
@@ -867,7 +952,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--url", help="a running gateway (default: start one)")
     parser.add_argument("--targets", action="store_true", help="apply the performance targets")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
-    parser.add_argument("--env", type=Path, default=ROOT / "bench" / "gateway.env")
+    parser.add_argument("--env", type=Path, default=ROOT / "bench" / "shipped.env")
     parser.add_argument("--per-address", type=int, default=2, help="connections per address")
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="signing processes"

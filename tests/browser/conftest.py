@@ -42,9 +42,11 @@ WEB_ENV = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's chromium; no browser download (the test fails if it is missing)."""
+    """Debian's chromium; no browser download (the test fails if it is missing). Module
+    scope: Playwright's sync API holds a running event loop while it lives, and later
+    modules call asyncio.run()."""
     if shutil.which(CHROMIUM) is None:
         pytest.fail("chromium is missing: apt-get install chromium (.ci/run installs it)")
     with sync_playwright() as p:
