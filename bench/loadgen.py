@@ -7,6 +7,7 @@
     python bench/loadgen.py efficiency                         max, full route vs verify-only
     python bench/loadgen.py batching                           max, default batch vs batch of 1
     python bench/loadgen.py trivial                            open loop at 3x against a stub
+    python bench/loadgen.py asgi                               max against an ASGI stub (uvicorn)
 
 The gateway runs as it ships (bench/shipped.env changes nothing) unless --env names a
 scenario's settings; the settings are printed with the results. The cells come from the
@@ -694,7 +695,7 @@ def run_closed(
         ts = int((start_wall + k * slot_seconds) * 1000)
         for j in range(per_slot):
             jobs.append(((k * per_slot + j) % opts.wallets, ts, k * per_slot + j))
-    plan = CellPlan.read(url)
+    plan = STUB_PLAN if opts.scenario == "asgi" else CellPlan.read(url)
     print("cells:", plan)
     flat = sign_all(seeds, jobs, opts.workers, plan)
     slots: list[list[list[bytes]]] = []
@@ -943,7 +944,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "scenario", choices=["steady", "spike", "soak", "max", "efficiency", "batching", "trivial"]
+        "scenario",
+        choices=["steady", "spike", "soak", "max", "efficiency", "batching", "trivial", "asgi"],
     )
     parser.add_argument("--rate", type=float, help="requests per second (open loop)")
     parser.add_argument("--duration", type=float, help="seconds")
@@ -966,6 +968,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "efficiency": (0, 15),
         "batching": (0, 15),
         "trivial": (9000, 20),
+        "asgi": (0, 10),
     }
     rate, duration = defaults[args.scenario]
     opts = Options(
@@ -997,6 +1000,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         achieved = report["summary"]["rate_rps"] / opts.rate
         print(f"achieved {achieved:.1%} of the offered {opts.rate:.0f} rps")
         return 0 if achieved >= 0.99 and report["summary"]["errors"] == 0 else 1
+
+    if opts.scenario == "asgi":  # closed loop against the ASGI stub under uvicorn
+        opts.wallets = max(opts.wallets, 2000)
+        server = Server({}, _free_port())
+        server.start([sys.executable, str(ROOT / "bench" / "asgi_stub.py"), str(server.port)])
+        try:
+            assert server.proc is not None
+            url = f"http://127.0.0.1:{server.port}"
+            run = run_closed(opts, url, server.proc.pid, None, assumed_max=40_000.0)
+        finally:
+            server.stop()
+        report = describe(run, {"server": "bench/asgi_stub.py"})
+        print_table(report)
+        save(report, run, opts.out)
+        return 0
 
     if opts.scenario in ("efficiency", "batching"):
         other = (
