@@ -73,8 +73,8 @@ DEV_MARKETS := TAPGATE_MARKET_BTC_USD_SIM_START_PRICE=6500000 TAPGATE_MARKET_BTC
 DEV_ORIGINS := TAPGATE_CORS_ORIGINS=http://localhost:5173,http://127.0.0.1:5173,http://localhost:3000,http://localhost:8000
 
 run: $(STAMP) var/admin.token
-	env $(DEV_MARKETS) $(DEV_ORIGINS) $$(env | grep '^TAPGATE_' | tr '\n' ' ') \
-	  TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 TAPGATE_DEV_FUNDING=1 \
+	env $(DEV_MARKETS) $(DEV_ORIGINS) TAPGATE_DEV_FUNDING=1 $$(env | grep '^TAPGATE_' | tr '\n' ' ') \
+	  TAPGATE_ADMIN_TOKEN_FILE=var/admin.token TAPGATE_REQUIRE_EXTENSIONS=1 \
 	  $(BIN)/tapgate serve --host 127.0.0.1 --port 8080
 
 # tests/integration/test_faults.py preloads this into gateways to fail or stall disk writes

@@ -133,9 +133,10 @@ async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
                     grid_now = functools.partial(market.grid, now_ms)
                     rt.hub.watch(sub, symbol, market.summary(now_ms), grid_now)
             else:
-                for symbol in _markets(rt, data):
+                left = _markets(rt, data)
+                for symbol in left:
                     rt.hub.unwatch(sub, symbol)
-                sub.offer(orjson.dumps({"type": "unwatched", "markets": data["markets"]}).decode())
+                sub.offer(orjson.dumps({"type": "unwatched", "markets": left}).decode())
         except Rejection as exc:
             sub.offer(_error(exc.code, exc.message))
 

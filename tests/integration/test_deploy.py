@@ -146,7 +146,8 @@ _MONEY = ("bets", "deposits", "ledger")
 
 def test_the_release_imports_every_module_and_serves_a_bet(rendered: Path, tmp_path: Path) -> None:
     """The wheel install.sh built, in its own venv with only the runtime lock, outside the
-    checkout: every module imports, and ``tapgate serve`` takes a funded wallet's bet."""
+    checkout: every module imports, ``tapgate serve`` takes a funded wallet's bet and
+    serves the reference client and the explorer from the package."""
     python = rendered / "opt/tapgate/current/venv/bin/python"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     listing = subprocess.run(
@@ -205,6 +206,9 @@ def test_the_release_imports_every_module_and_serves_a_bet(rendered: Path, tmp_p
         with httpx.Client(base_url=gw.url) as client:
             placed = post_bet(client, signed(wallet, amount=10))
         assert placed.status_code == 202, placed.text
+        # the browser's side ships too: the page, the module, the explorer's files
+        for path in ("/", "/static/tapgate.mjs", "/docs", "/docs/assets/swagger-ui-bundle.js"):
+            assert httpx.get(f"{gw.url}{path}", timeout=10).status_code == 200, path
     finally:
         server.terminate()
         server.wait(30)
