@@ -37,6 +37,7 @@ __all__ = [
     "MAX_TIMESTAMP",
     "MULTIPLIER",
     "NONCE",
+    "READ_TIMESTAMP_DIGITS",
     "SIGNATURE",
     "SUBSCRIBE",
     "TICKS",
@@ -189,6 +190,8 @@ BET_ID = Text(r"[1-9][0-9]{0,18}", "a bet id (decimal digits)")
 REFERENCE = Text(r"[A-Za-z0-9._:-]{1,128}", "1-128 characters of A-Z a-z 0-9 . _ : -")
 AMOUNT = Integer(1, MAX_AMOUNT)
 TIMESTAMP = Integer(0, MAX_TIMESTAMP)
+# a signed read's X-Tapgate-Timestamp: milliseconds, at most this many ASCII digits
+READ_TIMESTAMP_DIGITS = 16
 BET_STATUSES = ("accepted", "won", "lost", "void")
 LIST_LIMIT = Integer(1, 200)  # GET /api/wallets/<w>/bets?limit=, 50 when absent
 

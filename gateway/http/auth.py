@@ -14,6 +14,7 @@ from gateway.errors import ErrorCode, Rejection
 from gateway.http.context import client_key
 from gateway.limits import Limiter
 from gateway.protocol import ascii_digits, check_window, read_message, verify
+from gateway.wire import READ_TIMESTAMP_DIGITS
 
 __all__ = ["require_admin", "require_admin_address", "signed_wallet"]
 
@@ -35,7 +36,7 @@ def signed_wallet(request: Request, limiter: Limiter, window_ms: int, future_ms:
         )
     if len(wallet) != 64 or not _HEX64.issuperset(wallet):
         raise Rejection(ErrorCode.INVALID_SIGNATURE, "X-Tapgate-Wallet is not a public key")
-    if not ascii_digits(stamp, 16):
+    if not ascii_digits(stamp, READ_TIMESTAMP_DIGITS):
         raise Rejection(
             ErrorCode.TIMESTAMP_OUT_OF_WINDOW, "X-Tapgate-Timestamp is not milliseconds"
         )

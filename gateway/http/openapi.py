@@ -21,6 +21,8 @@ from gateway.wire import (
     HALT,
     LIST_LIMIT,
     NONCE,
+    READ_TIMESTAMP_DIGITS,
+    SIGNATURE,
     SUBSCRIBE,
     TICKS,
     WALLET,
@@ -53,14 +55,9 @@ _SIGNED_READ = [
         "name": "X-Tapgate-Timestamp",
         "in": "header",
         "required": True,
-        "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"},
+        "schema": {"type": "string", "pattern": f"^[0-9]{{1,{READ_TIMESTAMP_DIGITS}}}$"},
     },
-    {
-        "name": "X-Tapgate-Signature",
-        "in": "header",
-        "required": True,
-        "schema": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
-    },
+    {"name": "X-Tapgate-Signature", "in": "header", "required": True, "schema": SIGNATURE.schema()},
 ]
 _ADMIN: list[dict[str, list[str]]] = [{"bearer": []}]
 _HTML = {"200": {"description": "an HTML page", "content": {"text/html": {}}}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.wire import BET_STATUSES, CELL, MULTIPLIER, NONCE, WALLET
+from gateway.wire import BET_ID, BET_STATUSES, CELL, MULTIPLIER, NONCE, WALLET
 
 __all__ = ["RESPONSES", "STREAM_MESSAGES", "ref"]
 
@@ -32,7 +32,7 @@ _INT = {"type": "integer"}
 _STR = {"type": "string"}
 _BOOL = {"type": "boolean"}
 _NUM = {"type": "number"}
-_BET_ID = {"type": "string", "pattern": "^[1-9][0-9]{0,18}$"}
+_BET_ID = {"type": "string", "pattern": f"^{BET_ID.pattern}$"}
 _MULT = {"type": "string", "pattern": f"^{MULTIPLIER.pattern}$"}
 _WALLET = {"type": "string", "pattern": f"^{WALLET.pattern}$"}
 _CELL_ID = {"type": "string", "pattern": f"^{CELL.pattern}$"}

@@ -8,20 +8,19 @@ variable that was read.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.errors import ConfigError
 from gateway.protocol import parse_multiplier
+from gateway.wire import WALLET
 
 __all__ = ["MarketConfig", "market_configs"]
 
 T = TypeVar("T")
 N = TypeVar("N", int, float)
 
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 EXTERNAL_LEAD_MS = 250
 
 
@@ -145,7 +144,7 @@ def _feed(var: str, raw: str) -> str:
 
 
 def _key(var: str, raw: str) -> str:
-    if not _HEX64.fullmatch(raw):
+    if not WALLET.regex.fullmatch(raw):  # an Ed25519 public key, as a wallet is
         raise ConfigError(f"{var}: must be an Ed25519 public key as 64 lowercase hex digits")
     return raw
 
