@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
 
 # -zeta(1/2) / sqrt(2*pi): the Broadie-Glasserman-Kou continuity correction.
 BETA = 0.5825971579390106
@@ -105,25 +106,40 @@ def _erf_table() -> tuple[Floats, Floats]:
     return u, np.asarray([math.erf(x / math.sqrt(2.0)) for x in u])
 
 
+@functools.cache
+def _survival_axis(steps: int) -> Floats:
+    return np.arange(_survival(steps).size, dtype=np.float64) * _STEP
+
+
 def _stays(d: Floats, steps: int) -> Floats:
     """P(a walk of ``steps`` unit steps, started ``d`` >= 0 below a barrier, stays below)."""
     if steps == 0:
         return np.ones_like(d)
     if steps <= EXACT_STEPS:
-        g = _survival(steps)
-        return np.interp(d, np.arange(g.size) * _STEP, g, right=1.0)
+        return np.interp(d, _survival_axis(steps), _survival(steps), right=1.0)
     u, erf = _erf_table()
     return np.interp((d + BETA) / math.sqrt(steps), u, erf, right=1.0)
 
 
-def _below(a: Floats, first_s: float, n_ticks: int, sigma: Floats, dt_s: float) -> Floats:
-    """P(all ``n_ticks`` window ticks < a) (log-price units), the first at ``first_s``.
+def _stays_by_row(d: Floats, steps: Ints) -> Floats:
+    """``_stays`` of each row of ``d`` with that row's number of steps (one table per
+    distinct count: a grid has two or three)."""
+    out = np.empty_like(d)
+    for count in np.unique(steps):
+        rows = steps == count
+        out[rows] = _stays(d[rows], int(count))
+    return out
+
+
+def _below(a: Floats, first_s: Floats, n_ticks: Ints, sigma: Floats, dt_s: float) -> Floats:
+    """P(all ``n_ticks`` window ticks < a) (log-price units), the first at ``first_s``;
+    every argument but ``dt_s`` per cell.
 
     With the first tick at x ~ N(0, s1^2) and d = (a - x) / s (s = sigma sqrt(dt)), the
     probability is the integral over d > 0 of phi((a - s d) / s1) s / s1 * stays(d),
     by Gauss-Legendre in panels over the part of d where the normal weight lives."""
     centre = a / (sigma * math.sqrt(dt_s))
-    width = max(math.sqrt(first_s / dt_s), 1e-9)  # s1 / s
+    width = np.maximum(np.sqrt(first_s / dt_s), 1e-9)  # s1 / s
     high = centre + _REACH * width
     low = np.maximum(0.0, centre - _REACH * width)
     high = np.maximum(high, low)
@@ -132,8 +148,8 @@ def _below(a: Floats, first_s: float, n_ticks: int, sigma: Floats, dt_s: float) 
     for panel in range(_PANELS):
         mid = low + (2 * panel + 1) * half
         d = mid[:, None] + half[:, None] * _NODES[None, :]
-        z = (centre[:, None] - d) / width
-        values = np.exp(-0.5 * z * z) * _stays(d, n_ticks - 1)
+        z = (centre[:, None] - d) / width[:, None]
+        values = np.exp(-0.5 * z * z) * _stays_by_row(d, n_ticks - 1)
         total += half * (values @ _WEIGHTS)
     return np.clip(total / (width * math.sqrt(2.0 * math.pi)), 0.0, 1.0)
 
@@ -142,8 +158,8 @@ def _win(
     price: Floats,
     low: Floats,
     high: Floats,
-    first_s: float,
-    n_ticks: int,
+    first_s: Floats,
+    n_ticks: Ints,
     sigma: Floats,
     dt_s: float,
 ) -> Floats:
@@ -176,7 +192,8 @@ def win_probability(
     if n_ticks <= 0:
         return 0.0
     one = np.ones(1)
-    p = _win(price * one, low * one, high * one, first_s, n_ticks, sigma * one, dt_s)
+    ticks = np.full(1, n_ticks)
+    p = _win(price * one, low * one, high * one, first_s * one, ticks, sigma * one, dt_s)
     return float(p[0])
 
 
@@ -191,13 +208,14 @@ def _worst(
     price: int,
     lows: Floats,
     highs: Floats,
-    first_s: float,
-    n_ticks: int,
+    first_s: Floats,
+    n_ticks: Ints,
     band: SigmaBand,
     dt_s: float,
     lead_s: float,
 ) -> Floats:
-    """The largest P(win) of integer-tick cells [lows, highs) over the band and the lead.
+    """The largest P(win) of integer-tick cells [lows, highs) over the band and the lead;
+    ``first_s`` and ``n_ticks`` per cell.
 
     A player ``lead_s`` ahead knows where the price went in that time; from there the
     window's first tick is ``first_s - lead_s`` away. P(win) grows as the price nears a
@@ -208,7 +226,7 @@ def _worst(
     towards = np.log((np.maximum(barrier_low, HALF_UNIT) + barrier_high) / 2.0 / price)
     reach = LEAD_Z * band.high * math.sqrt(lead_s)
     moved = price * np.exp(np.clip(towards, -reach, reach))
-    remaining_s = max(first_s - lead_s, 1e-6)
+    remaining_s = np.maximum(first_s - lead_s, 1e-6)
     best = np.zeros_like(towards)
     for sigma in _band_sigmas(band):
         sig = np.full_like(towards, sigma)
@@ -232,7 +250,9 @@ def cell_probability(
         return 0.0
     lows = np.asarray([float(low)])
     highs = np.asarray([float(high)])
-    return float(_worst(price, lows, highs, first_s, n_ticks, band, dt_s, lead_s)[0])
+    first = np.asarray([first_s])
+    ticks = np.asarray([n_ticks])
+    return float(_worst(price, lows, highs, first, ticks, band, dt_s, lead_s)[0])
 
 
 def multiplier(p_win: float, house_edge_bps: int) -> int:
@@ -268,14 +288,33 @@ def price_grid(
     dt_s = cfg.tick_interval_ms / 1000.0
     columns = open_columns(cfg, tick_ms)
     extend = (tick_ms + cfg.horizon_ms + 2 * cfg.tick_interval_ms) // cfg.column_ms
+    cols: list[int] = []
+    firsts: list[float] = []
+    counts: list[int] = []
     for col in range(columns.start, max(columns.stop, extend + 1)):
         start, end = window(cfg, col)
         first_s, n_ticks = ticks_in(tick_ms, cfg.tick_interval_ms, start, end)
-        if n_ticks <= 0:
-            continue
-        probabilities = _worst(price, lows, highs, first_s, n_ticks, band, dt_s, lead_s)
-        for row, p in zip(rows, probabilities.tolist(), strict=True):
-            m = multiplier(p, cfg.house_edge_bps)
-            if m >= cfg.min_multiplier:
-                out[(row, col)] = Quote(min(m, cfg.max_multiplier), p, seq, band.low, band.high)
+        if n_ticks > 0:
+            cols.append(col)
+            firsts.append(first_s)
+            counts.append(n_ticks)
+    if not cols:
+        return out
+    # every cell in one pass: row-major blocks of len(rows) cells per column
+    size = len(bounds)
+    probabilities = _worst(
+        price,
+        np.tile(lows, len(cols)),
+        np.tile(highs, len(cols)),
+        np.repeat(np.asarray(firsts), size),
+        np.repeat(np.asarray(counts, dtype=np.int64), size),
+        band,
+        dt_s,
+        lead_s,
+    ).tolist()
+    cells = ((row, col) for col in cols for row in rows)
+    for cell, p in zip(cells, probabilities, strict=True):
+        m = multiplier(p, cfg.house_edge_bps)
+        if m >= cfg.min_multiplier:
+            out[cell] = Quote(min(m, cfg.max_multiplier), p, seq, band.low, band.high)
     return out

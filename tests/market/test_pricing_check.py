@@ -16,6 +16,7 @@ from gateway.market.config import MarketConfig
 from gateway.market.grid import band_bounds, window
 from gateway.market.pricing import (
     HALF_UNIT,
+    cell_probability,
     multiplier,
     price_grid,
     ticks_in,
@@ -75,3 +76,18 @@ def test_grid_multipliers_keep_the_house_edge_on_their_own_probability() -> None
             CFG.max_multiplier, multiplier(quote.p_win, CFG.house_edge_bps)
         )
         assert (quote.seq, quote.sigma_low, quote.sigma_high) == (9, SIGMA, SIGMA)
+
+
+def test_grid_prices_every_cell_as_the_one_cell_quote_does() -> None:
+    """The grid's one vectorised pass gives each cell the P that ``cell_probability``
+    computes for that cell alone (same row, column, band and lead)."""
+    wide = SigmaBand(SIGMA, 0.8 * SIGMA, 1.3 * SIGMA, 10**6, None)
+    dt_s = CFG.tick_interval_ms / 1000
+    for now_ms in (NOW_MS, NOW_MS + 2_870):  # the first column whole, then nearly over
+        grid = price_grid(CFG, 3, PRICE, now_ms, wide)
+        assert len({col for _, col in grid}) > 5 and len({row for row, _ in grid}) > 5
+        for (row, col), quote in grid.items():
+            low, high = band_bounds(CFG, row)
+            first_s, n = ticks_in(now_ms, CFG.tick_interval_ms, *window(CFG, col))
+            alone = cell_probability(PRICE, low, high, first_s, n, wide, dt_s, CFG.quote_lead_s)
+            assert math.isclose(quote.p_win, alone, rel_tol=1e-12), (row, col)
