@@ -73,6 +73,9 @@ class Metrics:
         self.in_flight = Gauge(
             "tapgate_http_requests_in_flight", "HTTP requests being served", registry=r
         )
+        # (route, status) -> the two labelled children: labels() costs more than the
+        # increment it leads to; routes and statuses are bounded sets
+        self._request_children: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.forwarded_for_invalid = Counter(
             "tapgate_forwarded_for_invalid_total",
             "Requests from a trusted proxy refused for an unreadable X-Forwarded-For",
@@ -222,6 +225,18 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+
+    def observe_request(self, route: str, status: int, seconds: float) -> None:
+        """One finished HTTP request: its count by route and status, and its latency."""
+        children = self._request_children.get((route, status))
+        if children is None:
+            children = (
+                self.requests.labels(route, str(status)),
+                self.request_seconds.labels(route),
+            )
+            self._request_children[(route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def watch_rate_limits(self, tables: dict[tuple[str, str], Any]) -> None:
         """Export the size and evictions of each token-bucket table, at scrape time."""

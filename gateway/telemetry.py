@@ -29,7 +29,6 @@ def configure_logging(level: str = "info", *, console: bool | None = None) -> No
     if console is None:
         console = sys.stdout.isatty()
     shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

@@ -111,8 +111,7 @@ class RequestContext:
             route = _route(scope)
             if http:
                 metrics.in_flight.dec()
-                metrics.request_seconds.labels(route).observe(elapsed)
-                metrics.requests.labels(route, str(status)).inc()
+                metrics.observe_request(route, status, elapsed)
             trace = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
             trace_id = trace.group(1).decode() if trace and trace.group(1).strip(b"0") else None
             log.info(
