@@ -8,6 +8,13 @@
     python bench/loadgen.py batching                           max, default batch vs batch of 1
     python bench/loadgen.py trivial                            open loop at 3x against a stub
     python bench/loadgen.py asgi                               max against an ASGI stub (uvicorn)
+    python bench/loadgen.py live                               steady with 300 stream watchers
+
+Any scenario takes --subscribers N: N WebSocket stream clients (20 per loopback address,
+the shipped per-address cap) watch the markets during the run, as open pages do; the
+report counts what they received and any that were dropped. Bets settle during every run
+longer than a few columns (the cells are a few columns ahead); the report counts the bets
+the gateway resolved during the run.
 
 The gateway runs as it ships (bench/shipped.env changes nothing) unless --env names a
 scenario's settings; the settings are printed with the results. The cells come from the
@@ -36,6 +43,7 @@ import os
 import platform
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -48,8 +56,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import uvloop
 from nacl.signing import SigningKey
+from websockets.asyncio.client import connect as ws_connect
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -236,6 +246,7 @@ class Run:
     elapsed: float = 0.0
     samples: list[dict[str, float]] = field(default_factory=list)
     refusals: dict[str, int] = field(default_factory=dict)  # "<status> <code>" -> count
+    audience: dict[str, int] = field(default_factory=dict)  # stream watchers' counts
 
     def first_errors(self, count: int = 5) -> list[tuple[float, int]]:
         """(due time, status) of the first few non-202 answers, to see when trouble began."""
@@ -525,9 +536,12 @@ def scrape(url: str) -> dict[str, float]:
         text = httpx.get(f"{url}/metrics", timeout=2).text
     except httpx.HTTPError:
         return {}
-    out = {}
+    out = {"tapgate_bets_resolved_total": 0.0}
     for line in text.splitlines():
+        if line.startswith("tapgate_bets_resolved_total{"):
+            out["tapgate_bets_resolved_total"] += float(line.split()[-1])
         for name in (
+            "tapgate_stream_connections",
             "tapgate_batch_queue_depth",
             "tapgate_batch_size_sum",
             "tapgate_batch_size_count",
@@ -563,6 +577,47 @@ async def sampler(
         last_t = now
         sample.update(await asyncio.to_thread(scrape, url))
         into.append(sample)
+
+
+async def audience(url: str, count: int, counts: dict[str, int], stop: asyncio.Event) -> None:
+    """``count`` stream clients watching the markets (alternately) until ``stop``."""
+    host, port = _host_port(url)
+    ws_url = f"ws://{host}:{port}/api/stream"
+    markets = [m["market"] for m in httpx.get(f"{url}/api/markets").json()["markets"]]
+    counts.update(connected=0, messages=0, bytes=0, gaps=0, dropped=0)
+
+    async def watcher(i: int) -> None:
+        source = f"127.0.{100 + i // 20}.{1 + i % 20}"  # 20 per address: the shipped cap
+        sock = socket.create_connection((host, port), source_address=(source, 0))
+        async with ws_connect(ws_url, sock=sock, open_timeout=30, max_size=None) as ws:
+            await ws.recv()  # hello
+            await ws.send(orjson.dumps({"op": "watch", "markets": [markets[i % len(markets)]]}).decode())
+            counts["connected"] += 1
+            last: dict[str, int] = {}
+            reader = asyncio.ensure_future(stop.wait())
+            while True:
+                frame = asyncio.ensure_future(ws.recv())
+                done, _ = await asyncio.wait({frame, reader}, return_when="FIRST_COMPLETED")
+                if frame not in done:
+                    frame.cancel()
+                    return
+                raw = frame.result()
+                counts["messages"] += 1
+                counts["bytes"] += len(raw)
+                msg = orjson.loads(raw)
+                seq, market = msg.get("stream_seq"), msg.get("market")
+                if seq is not None and market is not None:
+                    if market in last and seq != last[market] + 1:
+                        counts["gaps"] += 1
+                    last[market] = seq
+
+    async def guarded(i: int) -> None:
+        try:
+            await watcher(i)
+        except Exception:  # a closed or refused connection: counted, not fatal
+            counts["dropped"] += 1
+
+    await asyncio.gather(*(guarded(i) for i in range(count)))
 
 
 def fund(url: str, token: str, wallets: list[str]) -> None:
@@ -617,6 +672,7 @@ class Options:
     env_file: Path
     per_address: int
     workers: int
+    subscribers: int = 0
 
 
 def plan_open_loop(
@@ -662,6 +718,7 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
         stop = asyncio.Event()
         every = 5.0 if opts.scenario == "soak" else 1.0
         task = asyncio.create_task(sampler(url, pid, every, run.samples, stop))
+        watchers = asyncio.create_task(audience(url, opts.subscribers, run.audience, stop))
         lat, st, elapsed = await open_loop(
             host,
             port,
@@ -675,6 +732,7 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
         run.latency, run.status, run.elapsed = lat, st, elapsed
         stop.set()
         await task
+        await watchers
 
     REFUSALS.clear()
 
@@ -713,12 +771,14 @@ def run_closed(
     async def go() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(sampler(url, pid, 1.0, run.samples, stop))
+        watchers = asyncio.create_task(audience(url, opts.subscribers, run.audience, stop))
         sent, lat, st, elapsed = await closed_loop(
             host, port, slots, slot_seconds, opts.per_address, start_wall, opts.duration
         )
         run.due, run.latency, run.status, run.elapsed = sent, lat, st, elapsed
         stop.set()
         await task
+        await watchers
 
     REFUSALS.clear()
 
@@ -754,8 +814,6 @@ def with_server(
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -822,6 +880,12 @@ def describe(run: Run, settings: dict[str, str]) -> dict[str, Any]:
             "generator_cores": round(generator_s / span, 2) if span else None,
             "server_cores": round(server_s / span, 2) if span else None,
         }
+    resolved = [
+        s["tapgate_bets_resolved_total"] for s in during if "tapgate_bets_resolved_total" in s
+    ]
+    report["settled_during_run"] = int(resolved[-1] - resolved[0]) if len(resolved) >= 2 else None
+    streams = [s.get("tapgate_stream_connections", 0.0) for s in during]
+    report["stream"] = {**run.audience, "server_connections_max": max(streams, default=0.0)}
     report["refusals"] = run.refusals
     report["samples"] = run.samples
     return report
@@ -850,6 +914,9 @@ def print_table(report: dict[str, Any]) -> None:
             f"CPU: server {c['server_cores']} cores, {c['server_us_per_bet']} us per accepted bet; "
             f"generator {c['generator_cores']} cores"
         )
+    print(f"bets resolved by the gateway during the run: {report['settled_during_run']}")
+    if report["stream"].get("connected") is not None:
+        print("stream watchers:", report["stream"])
     if report["refusals"]:
         print("refusals:", report["refusals"])
 
@@ -908,6 +975,11 @@ TARGETS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
             ]
         )
     ),
+    # the performance issue's target for the gateway as it ships, under its audience
+    "live": lambda r: (
+        _check(r["summary"], p95=25, p99=50, errors=0)
+        + ([] if r["stream"].get("dropped") == 0 else [f"stream: {r['stream']}"])
+    ),
     "max": lambda r: (
         []
         if r["summary"]["rate_rps"] >= 6000
@@ -945,7 +1017,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "scenario",
-        choices=["steady", "spike", "soak", "max", "efficiency", "batching", "trivial", "asgi"],
+        choices=[
+            "steady",
+            "spike",
+            "soak",
+            "max",
+            "efficiency",
+            "batching",
+            "trivial",
+            "asgi",
+            "live",
+        ],
     )
     parser.add_argument("--rate", type=float, help="requests per second (open loop)")
     parser.add_argument("--duration", type=float, help="seconds")
@@ -956,6 +1038,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--env", type=Path, default=ROOT / "bench" / "shipped.env")
     parser.add_argument("--per-address", type=int, default=2, help="connections per address")
+    parser.add_argument(
+        "--subscribers", type=int, help="stream clients watching during the run (live: 300)"
+    )
     parser.add_argument(
         "--workers", type=int, default=os.cpu_count() or 1, help="signing processes"
     )
@@ -969,6 +1054,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batching": (0, 15),
         "trivial": (9000, 20),
         "asgi": (0, 10),
+        "live": (3000, 60),
     }
     rate, duration = defaults[args.scenario]
     opts = Options(
@@ -982,6 +1068,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.env,
         args.per_address,
         args.workers,
+        args.subscribers
+        if args.subscribers is not None
+        else (300 if args.scenario == "live" else 0),
     )
     if opts.scenario in ("max", "efficiency", "batching"):
         opts.wallets = max(opts.wallets, 2000)

@@ -106,9 +106,14 @@ def _markets(rt: Runtime, data: dict[str, Any]) -> list[str]:
 
 async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
     while True:
-        text = await websocket.receive_text()
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        # a text frame, or a binary one holding the same UTF-8 JSON (what orjson.dumps and
+        # many clients send); either way a bad one gets an error message, not a dropped link
+        text = message.get("text")
         try:
-            data = orjson.loads(text)
+            data = orjson.loads(text if text is not None else message.get("bytes") or b"")
         except orjson.JSONDecodeError:
             sub.offer(_error("malformed_json", "messages must be JSON objects"))
             continue

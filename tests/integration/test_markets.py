@@ -331,7 +331,7 @@ def test_stream_sends_a_market_only_to_the_connections_watching_it(
     market: tuple[GatewayProcess, ScriptedFeed],
 ) -> None:
     """An idle connection gets nothing public; watch sends a snapshot then the market's
-    numbered events; an unknown market is refused; unwatch stops them."""
+    numbered events; an unknown market is refused; unwatch (in a binary frame) stops them."""
     gw, _ = market
     url = gw.url.replace("http", "ws") + "/api/stream"
     with connect(url, open_timeout=5) as idle, connect(url, open_timeout=5) as ws:
@@ -348,7 +348,7 @@ def test_stream_sends_a_market_only_to_the_connections_watching_it(
             range(watched[0]["stream_seq"], watched[0]["stream_seq"] + len(watched))
         )
         assert [stream_errors(m) for m in [refused, *watched]] == [[]] * (1 + len(watched))
-        ws.send(orjson.dumps({"op": "unwatch", "markets": ["BTC-USD"]}).decode())
+        ws.send(orjson.dumps({"op": "unwatch", "markets": ["BTC-USD"]}))  # a binary frame
         after = [m for m in _messages(ws, 1.0) if m["type"] != "tick" and m["type"] != "grid_delta"]
         assert [m["type"] for m in after] == ["unwatched"]
         assert _messages(ws, 0.5) == [] and _messages(idle, 0.1) == []
