@@ -9,6 +9,7 @@
     python bench/loadgen.py trivial                            open loop at 3x against a stub
     python bench/loadgen.py asgi                               max against an ASGI stub (uvicorn)
     python bench/loadgen.py live                               steady with 300 stream watchers
+    python bench/loadgen.py peer                               max: naive peer, then the gateway
 
 Any scenario takes --subscribers N: N WebSocket stream clients (20 per loopback address,
 the shipped per-address cap) watch the markets during the run, as open pages do; the
@@ -581,6 +582,8 @@ async def sampler(
 
 async def audience(url: str, count: int, counts: dict[str, int], stop: asyncio.Event) -> None:
     """``count`` stream clients watching the markets (alternately) until ``stop``."""
+    if count == 0:
+        return
     host, port = _host_port(url)
     ws_url = f"ws://{host}:{port}/api/stream"
     markets = [m["market"] for m in httpx.get(f"{url}/api/markets").json()["markets"]]
@@ -591,7 +594,8 @@ async def audience(url: str, count: int, counts: dict[str, int], stop: asyncio.E
         sock = socket.create_connection((host, port), source_address=(source, 0))
         async with ws_connect(ws_url, sock=sock, open_timeout=30, max_size=None) as ws:
             await ws.recv()  # hello
-            await ws.send(orjson.dumps({"op": "watch", "markets": [markets[i % len(markets)]]}).decode())
+            watch = {"op": "watch", "markets": [markets[i % len(markets)]]}
+            await ws.send(orjson.dumps(watch))  # a binary frame: the gateway reads both
             counts["connected"] += 1
             last: dict[str, int] = {}
             reader = asyncio.ensure_future(stop.wait())
@@ -753,7 +757,7 @@ def run_closed(
         ts = int((start_wall + k * slot_seconds) * 1000)
         for j in range(per_slot):
             jobs.append(((k * per_slot + j) % opts.wallets, ts, k * per_slot + j))
-    plan = STUB_PLAN if opts.scenario == "asgi" else CellPlan.read(url)
+    plan = STUB_PLAN if opts.scenario in ("asgi", "peer") else CellPlan.read(url)
     print("cells:", plan)
     flat = sign_all(seeds, jobs, opts.workers, plan)
     slots: list[list[list[bytes]]] = []
@@ -1027,6 +1031,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "trivial",
             "asgi",
             "live",
+            "peer",
         ],
     )
     parser.add_argument("--rate", type=float, help="requests per second (open loop)")
@@ -1055,6 +1060,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "trivial": (9000, 20),
         "asgi": (0, 10),
         "live": (3000, 60),
+        "peer": (0, 15),
     }
     rate, duration = defaults[args.scenario]
     opts = Options(
@@ -1104,6 +1110,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_table(report)
         save(report, run, opts.out)
         return 0
+
+    if opts.scenario == "peer":  # bench/naive_peer.py, then the gateway, closed loop
+        opts.wallets = max(opts.wallets, 2000)
+        server = Server({}, _free_port())
+        peer_cmd = [sys.executable, str(ROOT / "bench" / "naive_peer.py"), str(server.port)]
+        server.start([*peer_cmd, str(server.dir)])
+        try:
+            assert server.proc is not None
+            url = f"http://127.0.0.1:{server.port}"
+            peer = run_closed(opts, url, server.proc.pid, None)
+        finally:
+            server.stop()
+        opts.scenario = "max"
+        full, settings = with_server(opts, {}, lambda u, p, t: run_closed(opts, u, p, t))
+        reports = [describe(peer, {"server": "bench/naive_peer.py"}), describe(full, settings)]
+        for report, run in zip(reports, (peer, full), strict=True):
+            print_table(report)
+            save(report, run, opts.out)
+        ratio = reports[1]["summary"]["rate_rps"] / max(reports[0]["summary"]["rate_rps"], 1e-9)
+        print(f"peer: full gateway / naive peer = {ratio:.2f} (target >= 5)")
+        return 0 if ratio >= 5 or not opts.targets else 1
 
     if opts.scenario in ("efficiency", "batching"):
         other = (
