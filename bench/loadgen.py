@@ -10,6 +10,7 @@
     python bench/loadgen.py asgi                               max against an ASGI stub (uvicorn)
     python bench/loadgen.py live                               steady with 300 stream watchers
     python bench/loadgen.py peer                               max: naive peer, then the gateway
+    python bench/loadgen.py scaling [--gateway-workers 2]      max: one process, then workers
 
 Any scenario takes --subscribers N: N WebSocket stream clients (20 per loopback address,
 the shipped per-address cap) watch the markets during the run, as open pages do; the
@@ -523,13 +524,28 @@ class Server:
 
 
 def proc_stats(pid: int) -> tuple[float, float]:
-    """(CPU seconds used, RSS in MiB) of ``pid``."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    with open(f"/proc/{pid}/status") as f:
-        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-    return cpu, rss / 1024
+    """(CPU seconds used, RSS in MiB) of ``pid`` and its worker processes together."""
+    per = tree_stats(pid)
+    return sum(cpu for cpu, _ in per.values()), sum(rss for _, rss in per.values())
+
+
+def tree_stats(pid: int) -> dict[int, tuple[float, float]]:
+    """pid -> (CPU seconds, RSS MiB) for ``pid`` and its children (a gateway's workers)."""
+    out = {}
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(child) for child in f.read().split()]
+    for one in [pid, *children]:
+        try:
+            with open(f"/proc/{one}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{one}/status") as f:
+                rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            if one == pid:
+                raise
+            continue  # a worker that just exited
+        out[one] = ((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), rss / 1024)
+    return out
 
 
 def scrape(url: str) -> dict[str, float]:
@@ -572,7 +588,9 @@ async def sampler(
             except OSError:
                 break
             sample["cpu_percent"] = round(100 * (cpu - last_cpu) / (now - last_t), 1)
-            sample["cpu_s"] = round(cpu, 3)  # the server's, since it started
+            sample["cpu_s"] = round(cpu, 3)  # the server's (every process), since it started
+            for one, (one_cpu, _) in tree_stats(pid).items():
+                sample[f"cpu_s_{'owner' if one == pid else one}"] = round(one_cpu, 3)
             sample["rss_mib"] = round(rss, 1)
             last_cpu = cpu
         last_t = now
@@ -677,6 +695,7 @@ class Options:
     per_address: int
     workers: int
     subscribers: int = 0
+    gateway_workers: int = 2
 
 
 def plan_open_loop(
@@ -877,7 +896,15 @@ def describe(run: Run, settings: dict[str, str]) -> dict[str, Any]:
         generator_s = timed[-1]["generator_cpu_s"] - timed[0]["generator_cpu_s"]
         span = timed[-1]["t"] - timed[0]["t"]
         # where the time went: the server's CPU per accepted bet, and the generator's own
+        processes = {
+            key[len("cpu_s_") :]: round(
+                (timed[-1][key] - timed[0].get(key, 0.0)) / answered * 1e6, 1
+            )
+            for key in timed[-1]
+            if key.startswith("cpu_s_")
+        }
         report["cpu"] = {
+            "server_us_per_bet_by_process": processes,
             "server_cpu_s": round(server_s, 2),
             "server_us_per_bet": round(server_s / answered * 1e6, 1),
             "generator_cpu_s": round(generator_s, 2),
@@ -918,6 +945,8 @@ def print_table(report: dict[str, Any]) -> None:
             f"CPU: server {c['server_cores']} cores, {c['server_us_per_bet']} us per accepted bet; "
             f"generator {c['generator_cores']} cores"
         )
+        if len(c["server_us_per_bet_by_process"]) > 1:
+            print("server CPU per bet by process (us):", c["server_us_per_bet_by_process"])
     print(f"bets resolved by the gateway during the run: {report['settled_during_run']}")
     if report["stream"].get("connected") is not None:
         print("stream watchers:", report["stream"])
@@ -1032,6 +1061,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "asgi",
             "live",
             "peer",
+            "scaling",
         ],
     )
     parser.add_argument("--rate", type=float, help="requests per second (open loop)")
@@ -1043,6 +1073,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--env", type=Path, default=ROOT / "bench" / "shipped.env")
     parser.add_argument("--per-address", type=int, default=2, help="connections per address")
+    parser.add_argument(
+        "--gateway-workers", type=int, default=2, help="TAPGATE_WORKERS for scaling's second run"
+    )
     parser.add_argument(
         "--subscribers", type=int, help="stream clients watching during the run (live: 300)"
     )
@@ -1061,6 +1094,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "asgi": (0, 10),
         "live": (3000, 60),
         "peer": (0, 15),
+        "scaling": (0, 15),
     }
     rate, duration = defaults[args.scenario]
     opts = Options(
@@ -1077,8 +1111,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.subscribers
         if args.subscribers is not None
         else (300 if args.scenario == "live" else 0),
+        args.gateway_workers,
     )
-    if opts.scenario in ("max", "efficiency", "batching"):
+    if opts.scenario in ("max", "efficiency", "batching", "scaling"):
         opts.wallets = max(opts.wallets, 2000)
 
     if opts.scenario == "trivial":
@@ -1131,6 +1166,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratio = reports[1]["summary"]["rate_rps"] / max(reports[0]["summary"]["rate_rps"], 1e-9)
         print(f"peer: full gateway / naive peer = {ratio:.2f} (target >= 5)")
         return 0 if ratio >= 5 or not opts.targets else 1
+
+    if opts.scenario == "scaling":  # one process, then the owner with N workers
+        opts.scenario = "max"
+        runs = []
+        for workers in (1, opts.gateway_workers):
+            overrides = {"TAPGATE_WORKERS": str(workers)}
+            run, settings = with_server(opts, overrides, lambda u, p, t: run_closed(opts, u, p, t))
+            runs.append((describe(run, settings), run))
+        for report, run in runs:
+            print_table(report)
+            save(report, run, opts.out)
+        single, many = (report["summary"]["rate_rps"] for report, _ in runs)
+        ratio = many / max(single, 1e-9)
+        print(
+            f"scaling: {opts.gateway_workers} workers / one process = {ratio:.2f} (target >= 1.5)"
+        )
+        return 0 if ratio >= 1.5 or not opts.targets else 1
 
     if opts.scenario in ("efficiency", "batching"):
         other = (

@@ -170,6 +170,7 @@ class Settings:
     request_timeout_s: float = setting(10.0, 0.1, 600.0)
     keepalive_s: int = setting(5, 1, 600)
     limit_concurrency: int = setting(4096, 1, 1_000_000)
+    workers: int = setting(1, 1, 64)
     tls_certfile: Path | None = None
     tls_keyfile: Path | None = None
 

@@ -153,7 +153,7 @@ class GatewayProcess:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TAPGATE_")}
-        for key in ("TAPGATE_NO_EXTENSIONS", "TAPGATE_REQUIRE_EXTENSIONS"):
+        for key in ("TAPGATE_NO_EXTENSIONS", "TAPGATE_REQUIRE_EXTENSIONS", "TAPGATE_WORKERS"):
             if key in os.environ:
                 env[key] = os.environ[key]
         env.update(TEST_MARKET_ENV)

@@ -21,7 +21,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "ops": {"leaf", "store", "market", "config", "ops"},
     "runtime": {"leaf", "store", "accounts", "market", "config", "bets", "ops", "runtime"},
     "http": {"leaf", "store", "accounts", "market", "config", "bets", "ops", "runtime", "http"},
-    "server": {"leaf", "config", "runtime", "http", "server"},
+    "server": {"leaf", "config", "bets", "runtime", "http", "server"},
     "client": {"leaf", "client"},
     "cli": {"leaf", "store", "config", "ops", "server", "client", "cli"},
 }

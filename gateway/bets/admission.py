@@ -26,10 +26,40 @@ from gateway.market.service import Markets
 from gateway.protocol import BetRequest, check_window, format_multiplier, payout, verify
 from gateway.store.writer import Writer
 
-__all__ = ["Admission"]
+__all__ = ["Admission", "SignatureCheck", "VERIFY_ONLY_RECEIPT"]
 
 
-_VERIFY_ONLY_RECEIPT = b'{"status":"verified","bench_verify_only":true}'
+VERIFY_ONLY_RECEIPT = b'{"status":"verified","bench_verify_only":true}'
+
+
+class SignatureCheck:
+    """The timestamp window and the signature: per-request work that needs no shared state
+    (a worker process does it before it asks the owner to admit the bet)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        verifier: BatchVerifier | None = None,
+        observe_verify: Callable[[float], None] = lambda seconds: None,
+    ) -> None:
+        self.settings = settings
+        self.verifier = verifier
+        self.observe_verify = observe_verify
+
+    async def check(self, bet: BetRequest, now: float) -> None:
+        """Raise Rejection unless ``bet`` is inside the window at ``now`` and signed."""
+        s = self.settings
+        check_window(bet.timestamp, int(now * 1000), s.receive_window_ms, s.future_skew_ms)
+        message = bet.message
+        verifier = self.verifier
+        if verifier is None:
+            started = time.perf_counter()
+            verify(bet.wallet, message, bet.signature)
+            self.observe_verify(time.perf_counter() - started)
+        elif not await verifier.verify(
+            bytes.fromhex(bet.signature) + message, bytes.fromhex(bet.wallet)
+        ):
+            raise Rejection(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
 
 
 class Admission:
@@ -48,7 +78,7 @@ class Admission:
         verifier: BatchVerifier | None = None,
         observe_verify: Callable[[float], None] = lambda seconds: None,
     ) -> None:
-        self.observe_verify = observe_verify
+        self.signature = SignatureCheck(settings, verifier, observe_verify)
         self.markets = markets
         self.settings = settings
         self.accounts = accounts
@@ -57,7 +87,7 @@ class Admission:
         self.address_buckets = limits.address
         self.wallet_buckets = limits.wallet
         self.clock = clock
-        self.verifier = verifier
+        self.verifier = verifier  # started and stopped by the runtime
         self._address_window = settings.address_burst / settings.address_rate
         self._wallet_window = settings.wallet_burst / settings.wallet_rate
 
@@ -67,27 +97,30 @@ class Admission:
         """Admit ``bet`` from ``client`` at wall-clock ``now`` (seconds).
 
         Returns (receipt, bet id, replayed) or raises Rejection. ``log`` receives the batch
-        id of a newly committed bet, for the request's log line.
+        id of a newly committed bet, for the request's log line. With workers
+        (gateway/server/worker.py) the same steps run split: the worker asks the owner for
+        ``take_address``, checks the signature itself, then asks the owner to ``admit``.
         """
-        s = self.settings
+        self.take_address(client, now)
+        await self.signature.check(bet, now)
+        if self.settings.bench_verify_only:  # the harness's efficiency baseline; never in prod
+            return VERIFY_ONLY_RECEIPT, 0, False
+        return await self.admit(bet, now, log)
+
+    def take_address(self, client: str, now: float) -> None:
+        """The client address's token, before any signature work; Rejection 429 if none."""
         wait = self.address_buckets.take(client, now)
         if wait:
+            s = self.settings
             raise rate_limited("address", s.address_burst, self._address_window, wait)
-        now_ms = int(now * 1000)
-        check_window(bet.timestamp, now_ms, s.receive_window_ms, s.future_skew_ms)
-        message = bet.message
-        verifier = self.verifier
-        if verifier is None:
-            started = time.perf_counter()
-            verify(bet.wallet, message, bet.signature)
-            self.observe_verify(time.perf_counter() - started)
-        elif not await verifier.verify(
-            bytes.fromhex(bet.signature) + message, bytes.fromhex(bet.wallet)
-        ):
-            raise Rejection(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
-        if s.bench_verify_only:  # the load harness's efficiency baseline; never in production
-            return _VERIFY_ONLY_RECEIPT, 0, False
 
+    async def admit(
+        self, bet: BetRequest, now: float, log: dict[str, object] | None = None
+    ) -> tuple[bytes, int, bool]:
+        """A signed ``bet``, from the replay lookup on (the rest of ``place``)."""
+        s = self.settings
+        now_ms = int(now * 1000)
+        message = bet.message
         key = RecentBets.key(bet.wallet, bet.nonce)
         seen = self.recent.get(key, now_ms)
         if seen is not None:

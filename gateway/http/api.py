@@ -14,6 +14,7 @@ from gateway.errors import ErrorCode, Rejection
 from gateway.http.auth import require_admin, require_admin_address, signed_wallet
 from gateway.http.openapi import openapi
 from gateway.http.responses import JSON, json_body
+from gateway.metrics import merge_expositions
 from gateway.ops.archive import ARCHIVE_NAME, archive_cutoff, archive_step
 from gateway.ops.tick_retention import tick_bounds, tick_step
 from gateway.protocol import ascii_digits
@@ -71,7 +72,11 @@ async def readyz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     rt = _runtime(request)
     require_admin_address(request, rt.settings.admin_allow, rt.limits.admin)
-    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    text = generate_latest(rt.metrics.registry)
+    workers = getattr(request.app.state, "worker_metrics", None)
+    if workers is not None:  # the owner of worker processes: their counts too (ADR 12)
+        text = merge_expositions([text, *await workers()])
+    return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 async def get_bet(request: Request) -> Response:

@@ -3,27 +3,35 @@
 from __future__ import annotations
 
 import time
+from typing import Protocol
 
 import structlog
 from starlette.types import Receive, Scope, Send
 
-from gateway.bets.admission import Admission
 from gateway.errors import Rejection
 from gateway.http.body import ClientGone, check_json_content_type, read_body
 from gateway.http.context import client_key, request_id
 from gateway.http.errors import send_json, send_rejection
 from gateway.metrics import Metrics
-from gateway.protocol import MAX_BODY, parse_bet
+from gateway.protocol import MAX_BODY, BetRequest, parse_bet
 
-__all__ = ["PlaceBet"]
+__all__ = ["PlaceBet", "Places"]
 
 log = structlog.get_logger("tapgate.bets")
+
+
+class Places(Protocol):
+    """Admission in one process (``Admission``) or split with the owner (``RemotePlacement``)."""
+
+    async def place(
+        self, bet: BetRequest, client: str, now: float, log: dict[str, object] | None = None
+    ) -> tuple[bytes, int, bool]: ...
 
 
 class PlaceBet:
     """Validates, admits and acknowledges one bet; 202 only after its group committed."""
 
-    def __init__(self, admission: Admission, markets: frozenset[str], metrics: Metrics) -> None:
+    def __init__(self, admission: Places, markets: frozenset[str], metrics: Metrics) -> None:
         self.admission = admission
         self.markets = markets
         self._placed = metrics.bets_placed

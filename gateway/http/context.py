@@ -146,4 +146,6 @@ def _route(scope: Scope) -> str:
     if scope["path"] == "/api/bets":
         return "place_bet"
     endpoint = scope.get("endpoint")
+    if endpoint is None:  # a worker's tunnelled request: the owner's route names it
+        return str(scope.get("tapgate.route", "unmatched"))
     return getattr(endpoint, "__name__", "unmatched")

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import signal
+import socket
 from collections.abc import AsyncIterator
 
+from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import fastpath
+from gateway.bets.admission import SignatureCheck
+from gateway.bets.verifier import BatchVerifier
 from gateway.config import Settings
 from gateway.errors import ErrorCode, Rejection
 from gateway.http import api, markets, web
@@ -21,6 +29,8 @@ from gateway.http.responses import http_exception, internal_error, rejection_res
 from gateway.http.stream import stream, stream_without_upgrade
 from gateway.metrics import Metrics
 from gateway.runtime import Runtime, open_runtime
+from gateway.server.channel import Channel
+from gateway.server.link import OwnerLink, RemotePlacement
 
 __all__ = ["CORS_EXPOSED_HEADERS", "CORS_REQUEST_HEADERS", "TapgateApp", "create_app"]
 
@@ -43,12 +53,18 @@ CORS_EXPOSED_HEADERS = [
 
 
 class TapgateApp:
-    """Routes ``POST /api/bets`` to the raw-ASGI hot path and the rest to Starlette."""
+    """Routes ``POST /api/bets`` to the raw-ASGI hot path and the rest to Starlette.
 
-    def __init__(self, settings: Settings) -> None:
+    With ``owner`` (a connected socket of the owner's channel) it is a worker (ADR 12):
+    bets are checked here and admitted by the owner, every other route is tunnelled to the
+    owner; no runtime is opened in this process.
+    """
+
+    def __init__(self, settings: Settings, owner: socket.socket | None = None) -> None:
         self.settings = settings
         self.runtime: Runtime | None = None
-        self.metrics = Metrics()
+        self.owner = owner
+        self.metrics = Metrics(process=owner is None)  # a worker's: summed into the owner's
         self._place_bet: PlaceBet | None = None
         self.starlette = Starlette(
             routes=[
@@ -65,7 +81,8 @@ class TapgateApp:
                 Exception: internal_error,
             },
         )
-        inner: ASGIApp = self._dispatch
+        self._rest: ASGIApp = self.starlette  # a worker's: the tunnel, once connected
+        inner: ASGIApp = self.dispatch
         if settings.cors_origins:
             inner = CORSMiddleware(
                 inner,
@@ -80,7 +97,8 @@ class TapgateApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
 
-    async def _dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every route, after the request context (what a worker tunnels to the owner)."""
         if scope["type"] == "http" and scope["path"] == "/api/bets":
             if scope["method"] != "POST":
                 await send_rejection(
@@ -101,10 +119,21 @@ class TapgateApp:
             else:
                 await self._place_bet(scope, receive, send)
             return
-        await self.starlette(scope, receive, send)
+        if scope["type"] == "lifespan":
+            await self.starlette(scope, receive, send)
+            return
+        await self._rest(scope, receive, send)
+
+    def lifespan(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """The runtime (or a worker's link), open for the ``async with`` block."""
+        return self._lifespan(self.starlette)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        if self.owner is not None:
+            async with self._worker(self.owner):
+                yield
+            return
         runtime = await open_runtime(self.settings, self.metrics)
         runtime.start()
         self.runtime = runtime
@@ -117,7 +146,40 @@ class TapgateApp:
         finally:
             await runtime.close()
 
+    @contextlib.asynccontextmanager
+    async def _worker(self, owner: socket.socket) -> AsyncIterator[None]:
+        """Connect to the owner; stop this process when the owner goes away."""
+        settings = self.settings
+        link = OwnerLink(await Channel.open(owner), settings.stream_buffer)
+        link.metrics = lambda: generate_latest(self.metrics.registry)
+        loop = asyncio.get_running_loop()
+        verifier = BatchVerifier(fastpath.verify_batch, loop) if settings.verify_thread else None
+        check = SignatureCheck(settings, verifier, self.metrics.verify_seconds.observe)
+        self._place_bet = PlaceBet(
+            RemotePlacement(link, check), frozenset(settings.symbols), self.metrics
+        )
+        self._rest = link.tunnel
+        reading = asyncio.create_task(link.run())
+        watching = asyncio.create_task(_stop_when(link.gone))
+        if verifier is not None:
+            verifier.start()
+        link.channel.send("ready")
+        try:
+            yield
+        finally:
+            watching.cancel()
+            if verifier is not None:
+                verifier.stop()
+            link.channel.close()
+            reading.cancel()
 
-def create_app(settings: Settings) -> TapgateApp:
-    """Build the gateway; nothing is opened until the lifespan starts."""
-    return TapgateApp(settings)
+
+async def _stop_when(gone: asyncio.Event) -> None:
+    """SIGTERM to this worker once the owner is gone: uvicorn then drains and exits."""
+    await gone.wait()
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def create_app(settings: Settings, owner: socket.socket | None = None) -> TapgateApp:
+    """Build the gateway (a worker of ``owner``'s); nothing is opened until the lifespan."""
+    return TapgateApp(settings, owner)

@@ -11,6 +11,7 @@ import warnings
 
 import structlog
 import uvicorn
+from starlette.types import ASGIApp
 
 from gateway.config import Settings, unknown_settings
 from gateway.errors import ConfigError
@@ -20,7 +21,7 @@ from gateway.server.app import create_app
 from gateway.server.sdnotify import Notifier
 from gateway.telemetry import configure_logging
 
-__all__ = ["NotifyingServer", "serve"]
+__all__ = ["NotifyingServer", "serve", "uvicorn_config"]
 
 
 class NotifyingServer(uvicorn.Server):
@@ -61,16 +62,20 @@ def refuse_dev_funding_off_loopback(settings: Settings, host: str) -> None:
         )
 
 
-def serve(host: str, port: int) -> int:
-    """Serve until stopped; the exit status (0, 1 did not start, 130 Ctrl-C). Raises
-    ConfigError for bad settings and DataDirLocked when another gateway holds the data."""
-    # uvicorn's legacy websockets protocol is deprecated in favour of websockets-sansio; the
-    # stream's denial responses (HTTP 403/429/503 on the handshake) are tested on the legacy
-    # one, and the move belongs with the stream's next protocol version (docs/OPERATIONS.md).
-    # Until then the warning is said there once, not on every start.
+def quiet_known_warnings() -> None:
+    """uvicorn's legacy websockets protocol is deprecated in favour of websockets-sansio; the
+    stream's denial responses (HTTP 403/429/503 on the handshake) are tested on the legacy
+    one, and the move belongs with the stream's next protocol version (docs/OPERATIONS.md).
+    Until then the warning is said there once, not on every start (of every worker)."""
     warnings.filterwarnings(
         "ignore", message="The `websockets` implementation is deprecated", module="uvicorn"
     )
+
+
+def serve(host: str, port: int) -> int:
+    """Serve until stopped; the exit status (0, 1 did not start, 130 Ctrl-C). Raises
+    ConfigError for bad settings and DataDirLocked when another gateway holds the data."""
+    quiet_known_warnings()
 
     settings = Settings.from_env()  # ConfigError: the command line says which variable
     refuse_dev_funding_off_loopback(settings, host)
@@ -82,11 +87,27 @@ def serve(host: str, port: int) -> int:
     # The writer (and verifier) threads hand the GIL back and forth with the event loop a
     # few times per group; a shorter switch interval bounds each wait (ADR 3).
     sys.setswitchinterval(settings.switch_interval_ms / 1000)
+    if settings.workers > 1:
+        from gateway.server.workers import run_owner
+
+        return run_owner(settings, host, port)
+    server = NotifyingServer(uvicorn_config(create_app(settings), settings, host, port))
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        # uvicorn has shut down gracefully by now (the writer drained, "stopped" logged) and
+        # re-raises the captured SIGINT for the caller: a Ctrl-C, not an error
+        return 130
+    return 0 if server.started else 1
+
+
+def uvicorn_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """uvicorn as tapgate runs it, in one process or in each worker."""
     tls: dict[str, str] = {}
     if settings.tls_certfile is not None and settings.tls_keyfile is not None:
         tls = {"ssl_certfile": str(settings.tls_certfile), "ssl_keyfile": str(settings.tls_keyfile)}
-    config = uvicorn.Config(
-        create_app(settings),
+    return uvicorn.Config(
+        app,
         host=host,
         port=port,
         loop="uvloop",
@@ -109,11 +130,3 @@ def serve(host: str, port: int) -> int:
         ws_ping_timeout=20.0,
         **tls,  # type: ignore[arg-type]
     )
-    server = NotifyingServer(config)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        # uvicorn has shut down gracefully by now (the writer drained, "stopped" logged) and
-        # re-raises the captured SIGINT for the caller: a Ctrl-C, not an error
-        return 130
-    return 0 if server.started else 1

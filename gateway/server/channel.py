@@ -1,0 +1,69 @@
+"""The owner-worker channel: one Unix socket pair per worker, length-prefixed frames.
+
+A frame is a tuple of plain values (str, int, float, bytes, None, tuples, lists and dicts
+of them) encoded with ``marshal``: no classes are built when a frame is read, and the two
+ends are processes of one installation started together, never another version. The
+sockets are a ``socketpair`` the owner makes before it starts a worker, so nothing else can
+connect to them. Frames written during one event-loop turn leave in one ``write``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import marshal
+import struct
+from collections.abc import AsyncIterator
+from typing import Any
+
+__all__ = ["Channel", "Frame", "MAX_FRAME"]
+
+Frame = tuple[Any, ...]
+_LENGTH = struct.Struct("!I")
+MAX_FRAME = 16 * 1024 * 1024  # a /metrics exposition or a large read fits; more is a bug
+
+
+class Channel:
+    """One end of a worker's socket pair."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._out: list[bytes] = []
+
+    @classmethod
+    async def open(cls, sock: Any) -> Channel:
+        """The channel over a connected Unix stream ``sock``."""
+        reader, writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_FRAME)
+        return cls(reader, writer)
+
+    def send(self, *frame: Any) -> None:
+        """Queue ``frame``; every frame queued in this loop turn is written at its end."""
+        data = marshal.dumps(frame)
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(_LENGTH.pack(len(data)))
+        self._out.append(data)
+
+    def _flush(self) -> None:
+        if self._out and not self._writer.is_closing():
+            self._writer.write(b"".join(self._out))
+        self._out.clear()
+
+    async def frames(self) -> AsyncIterator[Frame]:
+        """Every frame the other end sends, until it closes its end."""
+        reader = self._reader
+        while True:
+            try:
+                head = await reader.readexactly(4)
+                (size,) = _LENGTH.unpack(head)
+                if size > MAX_FRAME:
+                    raise ConnectionError(f"a channel frame of {size} bytes")
+                # the peer is this installation's own process on a socketpair (module doc)
+                frame = marshal.loads(await reader.readexactly(size))  # noqa: S302  # nosec B302
+            except asyncio.IncompleteReadError:
+                return
+            yield frame
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()

@@ -1,0 +1,184 @@
+"""Serving with workers (TAPGATE_WORKERS=2): an owner and two uvicorn processes, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from websockets.sync.client import connect
+
+from gateway.client.wallet import Wallet, read_headers
+from gateway.metrics import merge_expositions
+from gateway.server.channel import Channel
+from tests.gatewayproc import JSON_HEADERS, GatewayProcess, open_cell, signed, wait_for
+
+pytestmark = pytest.mark.integration
+
+WORKERS = {"TAPGATE_WORKERS": "2"}
+
+
+def _worker_pids(gw: GatewayProcess) -> list[int]:
+    assert gw.proc is not None
+    children = Path(f"/proc/{gw.proc.pid}/task/{gw.proc.pid}/children").read_text().split()
+    return [int(pid) for pid in children]
+
+
+def _post(url: str, body: bytes) -> httpx.Response:
+    """One request on a connection of its own (the kernel picks the worker)."""
+    with httpx.Client(base_url=url, timeout=30) as c:
+        return c.post("/api/bets", content=body, headers=JSON_HEADERS)
+
+
+def _metric(text: str, name: str) -> float:
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+def test_workers_take_bets_reads_and_the_stream_through_one_owner(tmp_path: Path) -> None:
+    """Bets on many connections all commit once, a replay answers the same receipt, reads
+    and the stream come through the tunnel, and /metrics adds up every process's counts."""
+    gw = GatewayProcess(tmp_path / "data", WORKERS).start()
+    try:
+        assert len(_worker_pids(gw)) == 2
+        wallet = Wallet.generate()
+        gw.fund(wallet, 10_000)
+        bodies = [orjson.dumps(signed(wallet, cell_id=open_cell(), amount=10)) for _ in range(12)]
+        answers = [_post(gw.url, body) for body in bodies]
+        assert [a.status_code for a in answers] == [202] * 12, answers[0].text
+        replay = _post(gw.url, bodies[0])
+        assert replay.status_code == 202 and replay.headers["idempotent-replayed"] == "true"
+        assert replay.json() == answers[0].json()
+        refused = _post(gw.url, b'{"amount": 1}')
+        assert refused.json()["error"]["code"] == "invalid_field"  # refused in the worker
+        target = f"/api/wallets/{wallet.address}"
+        with gw.client() as c:
+            balance = c.get(target, headers=read_headers(wallet, "GET", target)).json()
+            metrics = c.get("/metrics").text
+        assert balance["balance"] == 10_000 - 12 * 10 and balance["open_bets"] == 12
+        assert _metric(metrics, "tapgate_bets_placed_total") == 12
+        assert _metric(metrics, "tapgate_bets_replayed_total") == 1
+        assert _metric(metrics, 'tapgate_http_requests_total{route="place_bet",status="202"}') == 13
+        with gw.database() as db:
+            assert db.execute("SELECT count(*) FROM bets").fetchone()[0] == 12
+        with connect(gw.url.replace("http", "ws") + "/api/stream", open_timeout=30) as ws:
+            assert orjson.loads(ws.recv(timeout=30))["type"] == "hello"
+            ws.send(orjson.dumps({"op": "watch", "markets": ["BTC-USD"]}).decode())
+            assert orjson.loads(ws.recv(timeout=30))["type"] == "snapshot"
+    finally:
+        assert gw.stop() == 0
+    assert "stopped" in gw.logs()
+
+
+def test_the_address_limit_holds_across_workers(tmp_path: Path) -> None:
+    """Requests from one address on connections of their own (so on either worker) share
+    one bucket: exactly the burst is admitted."""
+    env = {**WORKERS, "TAPGATE_ADDRESS_BURST": "5", "TAPGATE_ADDRESS_RATE": "0.01"}
+    gw = GatewayProcess(tmp_path / "data", env).start()
+    try:
+        wallet = Wallet.generate()
+        gw.fund(wallet, 10_000)
+        codes = [
+            _post(gw.url, orjson.dumps(signed(wallet, cell_id=open_cell(), amount=1))).status_code
+            for _ in range(12)
+        ]
+    finally:
+        gw.stop()
+    assert codes.count(202) == 5 and codes.count(429) == 7, codes
+
+
+def test_a_worker_that_dies_stops_the_whole_gateway(tmp_path: Path) -> None:
+    """SIGKILL to a worker: the owner stops the other worker and exits 1 (systemd restarts
+    the gateway as a whole)."""
+    gw = GatewayProcess(tmp_path / "data", WORKERS).start(markets_ready=False)
+    wait_for(lambda: '"listening"' in gw.log_path.read_text(), 60, "every worker to connect")
+    first, second = _worker_pids(gw)
+    os.kill(first, signal.SIGKILL)
+    assert gw.proc is not None
+    assert gw.proc.wait(60) == 1
+    wait_for(lambda: not _alive(second), 60, "the other worker to exit")
+    gw.proc = None
+    assert '"worker_exited"' in gw.log_path.read_text()
+
+
+def test_workers_leave_when_the_owner_is_killed(tmp_path: Path) -> None:
+    """SIGKILL to the owner: each worker sees its channel close and exits by itself."""
+    gw = GatewayProcess(tmp_path / "data", WORKERS).start(markets_ready=False)
+    pids = _worker_pids(gw)
+    gw.kill()
+    wait_for(lambda: not any(_alive(pid) for pid in pids), 60, "the workers to exit")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_channel_frames_cross_whole_and_in_order() -> None:
+    """Frames queued in one loop turn arrive whole and in order; a closed end ends them."""
+
+    async def scenario() -> list[tuple[object, ...]]:
+        left, right = socket.socketpair()
+        a, b = await Channel.open(left), await Channel.open(right)
+        for i in range(200):
+            a.send("frame", i, b"x" * i, {"k": [i, None]})
+        a.send("big", b"y" * 1_000_000)
+        a.close()
+        received = [frame async for frame in b.frames()]
+        b.close()
+        return received
+
+    frames = asyncio.run(scenario())
+    assert frames[:200] == [("frame", i, b"x" * i, {"k": [i, None]}) for i in range(200)]
+    assert frames[200] == ("big", b"y" * 1_000_000) and len(frames) == 201
+
+
+def _exposition(count: int, seconds: list[float], created: float) -> bytes:
+    """A real registry's exposition, its counter's creation time set to ``created``."""
+    registry = CollectorRegistry()
+    Counter("t", "t", ["a"], registry=registry).labels("x").inc(count)
+    histogram = Histogram("h", "h", buckets=(1.0,), registry=registry)
+    for value in seconds:
+        histogram.observe(value)
+    lines = generate_latest(registry).decode().splitlines()
+    return "".join(
+        f"{line.rsplit(' ', 1)[0]} {created}\n" if line.startswith("t_created") else line + "\n"
+        for line in lines
+    ).encode()
+
+
+def test_merged_metrics_add_counts_and_keep_the_earliest_creation() -> None:
+    """Counters and histogram buckets add up across processes; *_created takes the minimum."""
+    owner = _exposition(2, [0.5], created=100.0)
+    worker = _exposition(5, [0.5, 3.0], created=50.0)
+    merged = merge_expositions([owner, worker]).decode()
+    assert 't_total{a="x"} 7.0' in merged
+    assert 't_created{a="x"} 50.0' in merged
+    assert 'h_bucket{le="1.0"} 2.0' in merged and 'h_bucket{le="+Inf"} 3.0' in merged
+    assert "h_count 3.0" in merged and "h_sum 4.0" in merged
+    assert merged.count("# TYPE t_total counter") == 1
+
+
+def test_bets_refused_before_the_signature_cost_the_owner_nothing_more(tmp_path: Path) -> None:
+    """A bad signature through a worker is refused 401 and leaves no row or reservation."""
+    gw = GatewayProcess(tmp_path / "data", WORKERS).start()
+    try:
+        wallet = Wallet.generate()
+        gw.fund(wallet, 100)
+        body = signed(wallet, cell_id=open_cell(), amount=100)
+        body["signature"] = ("0" if body["signature"][0] != "0" else "1") + body["signature"][1:]
+        answer = _post(gw.url, orjson.dumps(body))
+        assert answer.status_code == 401
+        assert answer.json()["error"]["code"] == "invalid_signature"
+        good = _post(gw.url, orjson.dumps(signed(wallet, cell_id=open_cell(), amount=100)))
+        assert good.status_code == 202  # the whole balance was still free
+    finally:
+        gw.stop()
