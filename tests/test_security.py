@@ -44,10 +44,11 @@ def test_server_code_makes_no_outbound_requests() -> None:
     gateway/client/ (and the command line that calls it) sends requests; it runs on an
     operator's or a player's machine, never inside the gateway (tests/test_layers.py keeps
     the server from importing it). sdnotify writes only to systemd's NOTIFY_SOCKET, an
-    address systemd sets; serve.py types uvicorn's sockets.
+    address systemd sets; serve.py types uvicorn's sockets; workers.py binds the listening
+    socket and the owner-worker socket pairs (it connects to nothing).
     """
     outside = {"gateway/cli.py", "gateway/__main__.py", "gateway/server/sdnotify.py",
-               "gateway/server/serve.py"}  # fmt: skip
+               "gateway/server/serve.py", "gateway/server/workers.py"}  # fmt: skip
     forbidden = {"httpx", "urllib", "requests", "http.client", "aiohttp", "socket"}
     found = []
     for path in (ROOT / "gateway").rglob("*.py"):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
-import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
+import structlog
 from prometheus_client import generate_latest
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -34,6 +33,9 @@ from gateway.server.link import OwnerLink, RemotePlacement
 
 __all__ = ["CORS_EXPOSED_HEADERS", "CORS_REQUEST_HEADERS", "TapgateApp", "create_app"]
 
+OpenChannel = Callable[[], Awaitable[Channel]]
+EXIT_OWNER_GONE = 70  # EX_SOFTWARE
+
 # Only what the API uses: browsers get no grant for anything else.
 CORS_REQUEST_HEADERS = [
     "content-type",
@@ -55,12 +57,12 @@ CORS_EXPOSED_HEADERS = [
 class TapgateApp:
     """Routes ``POST /api/bets`` to the raw-ASGI hot path and the rest to Starlette.
 
-    With ``owner`` (a connected socket of the owner's channel) it is a worker (ADR 12):
+    With ``owner`` (what opens the owner's channel) it is a worker (ADR 12):
     bets are checked here and admitted by the owner, every other route is tunnelled to the
     owner; no runtime is opened in this process.
     """
 
-    def __init__(self, settings: Settings, owner: socket.socket | None = None) -> None:
+    def __init__(self, settings: Settings, owner: OpenChannel | None = None) -> None:
         self.settings = settings
         self.runtime: Runtime | None = None
         self.owner = owner
@@ -147,10 +149,10 @@ class TapgateApp:
             await runtime.close()
 
     @contextlib.asynccontextmanager
-    async def _worker(self, owner: socket.socket) -> AsyncIterator[None]:
-        """Connect to the owner; stop this process when the owner goes away."""
+    async def _worker(self, owner: OpenChannel) -> AsyncIterator[None]:
+        """Connect to the owner; end this process at once if the owner dies."""
         settings = self.settings
-        link = OwnerLink(await Channel.open(owner), settings.stream_buffer)
+        link = OwnerLink(await owner(), settings.stream_buffer)
         link.metrics = lambda: generate_latest(self.metrics.registry)
         loop = asyncio.get_running_loop()
         verifier = BatchVerifier(fastpath.verify_batch, loop) if settings.verify_thread else None
@@ -175,11 +177,15 @@ class TapgateApp:
 
 
 async def _stop_when(gone: asyncio.Event) -> None:
-    """SIGTERM to this worker once the owner is gone: uvicorn then drains and exits."""
+    """The owner closed the channel without stopping this worker first: it died. So does
+    the worker, at once, like one process killed: a request in flight here must not get
+    an answer (a 500 would say "failed" of a bet the owner may have committed); its client
+    sees the connection drop and retries the same body (idempotent)."""
     await gone.wait()
-    os.kill(os.getpid(), signal.SIGTERM)
+    structlog.get_logger("tapgate.server").error("owner_gone", pid=os.getpid())
+    os._exit(EXIT_OWNER_GONE)
 
 
-def create_app(settings: Settings, owner: socket.socket | None = None) -> TapgateApp:
+def create_app(settings: Settings, owner: OpenChannel | None = None) -> TapgateApp:
     """Build the gateway (a worker of ``owner``'s); nothing is opened until the lifespan."""
     return TapgateApp(settings, owner)

@@ -94,7 +94,8 @@ class OwnerLink:
         self.gone = asyncio.Event()
 
     async def run(self) -> None:
-        """Deliver the owner's answers until it closes the channel."""
+        """Deliver the owner's answers until it closes the channel (``gone`` is set then;
+        not when this worker's own shutdown cancels the reading)."""
         try:
             async for frame in self.channel.frames():
                 kind = frame[0]
@@ -108,8 +109,8 @@ class OwnerLink:
                         queue.put_nowait(frame)
                 elif kind == "metrics?":
                     self.channel.send("metrics", frame[1], self.metrics())
-        finally:
             self.gone.set()
+        finally:
             for future in self._waiting.values():
                 if not future.done():
                     future.set_exception(OwnerGone())

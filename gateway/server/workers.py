@@ -39,7 +39,8 @@ STOP_TIMEOUT_S = 40.0  # uvicorn's graceful shutdown (30 s) plus the worker's ow
 
 
 def run_owner(settings: Settings, host: str, port: int) -> int:
-    """Serve with ``settings.workers`` workers until stopped; the exit status."""
+    """Serve with ``settings.workers`` workers until stopped; the exit status (0, 1 a
+    worker failed, 130 Ctrl-C)."""
     listener = socket.create_server(
         (host, port),
         family=socket.AF_INET6 if ":" in host else socket.AF_INET,
@@ -68,8 +69,14 @@ async def _owner(
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop.set()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, on_signal, signum)
     notifier = Notifier()
     async with app.lifespan():
         runtime = app.runtime
@@ -111,6 +118,8 @@ async def _owner(
         await _stop(workers)
         await asyncio.gather(*serving, return_exceptions=True)
         exited.cancel()
+    if status == 0 and received[:1] == [signal.SIGINT]:
+        return 130  # a Ctrl-C, as in one process
     return status
 
 
@@ -154,7 +163,8 @@ def worker_main(argv: Sequence[str]) -> int:
     sys.setswitchinterval(settings.switch_interval_ms / 1000)
     owner = socket.socket(fileno=channel_fd)
     listener = socket.socket(fileno=listen_fd)
-    server = uvicorn.Server(uvicorn_config(create_app(settings, owner), settings, host, port))
+    app = create_app(settings, lambda: Channel.open(owner))
+    server = uvicorn.Server(uvicorn_config(app, settings, host, port))
     try:
         server.run(sockets=[listener])
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the owner decides

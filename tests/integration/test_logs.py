@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from gateway.client.wallet import Wallet
-from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, signed
+from tests.gatewayproc import ADMIN_TOKEN, GatewayProcess, signed, wait_for
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -80,6 +80,8 @@ def test_start_up_logs_where_it_listens_and_warns_of_unknown_settings(make_gatew
     """The start-up log names the URL the gateway listens on, and warns of a misspelled
     TAPGATE_* variable with the name it probably meant (the gateway still starts)."""
     gw: GatewayProcess = make_gateway({"TAPGATE_WALET_RATE": "5"}).start()
+    # with workers the owner says it once all of them are connected, maybe after /healthz
+    wait_for(lambda: '"listening"' in gw.log_path.read_text(), 60, "the listening line")
     lines = [json.loads(raw) for raw in gw.log_path.read_text().splitlines() if raw.startswith("{")]
     listening = [line for line in lines if line.get("event") == "listening"]
     assert listening and listening[0]["url"] == gw.url
