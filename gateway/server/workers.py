@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404
 import sys
 import time
 from collections.abc import Sequence
@@ -51,7 +51,8 @@ def run_owner(settings: Settings, host: str, port: int) -> int:
     for _, theirs in pairs:
         fds = (listener.fileno(), theirs.fileno())
         command = [sys.executable, "-m", "gateway.server.workers", *map(str, fds), host, str(port)]
-        workers.append(subprocess.Popen(command, pass_fds=fds))  # noqa: S603  # nosec B603
+        # the owner starts its own workers: sys.executable and a fixed argv
+        workers.append(subprocess.Popen(command, pass_fds=fds))  # noqa: S603 # nosec B603
         theirs.close()
     listener.close()  # the workers hold it now
     try:
