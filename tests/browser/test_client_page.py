@@ -54,14 +54,16 @@ def _price_row_cell(page: Page) -> Any:
 
 def _tap(page: Page, touch: bool, console: Console) -> tuple[str, dict[str, Any]]:
     """Tap a likely cell until the gateway takes the bet (a player taps again when the
-    multiplier moved below the one shown, as the page tells them); the cell id and the
-    202 receipt."""
+    multiplier moved below the one shown, as the page tells them); the id of the cell the
+    page bet on and the 202 receipt."""
     for _ in range(5):
         cell = _price_row_cell(page)
-        cell_id = cell.get_attribute("data-cell")
         with page.expect_response(lambda r: r.url.endswith("/api/bets")) as placed:
             cell.tap() if touch else cell.click()
         response = placed.value
+        # the cell the page bet on: the grid redraws at the tick rate (20 Hz here), so a
+        # tap can land on the neighbour that moved under the finger between aim and touch
+        cell_id = str((response.request.post_data_json or {})["cell_id"])
         if response.status == 409 and response.json()["error"]["code"] in _MOVED:
             expect(page.locator("#toast")).to_have_text(re.compile("Tap again|closed"))
             console.forgive("status of 409")  # Chromium logs the refused request it handled

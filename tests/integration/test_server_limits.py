@@ -130,7 +130,9 @@ def test_slow_request_is_cut_off_at_its_deadline(make_gateway: Any) -> None:
 
 def test_connections_beyond_the_limit_get_503(make_gateway: Any) -> None:
     """Past TAPGATE_LIMIT_CONCURRENCY open connections, a request is answered 503."""
-    gw: GatewayProcess = make_gateway({"TAPGATE_LIMIT_CONCURRENCY": "4"})
+    # the limit is per process (each worker has its own, docs/OPERATIONS.md): one process
+    # makes "the fifth connection" well defined
+    gw: GatewayProcess = make_gateway({"TAPGATE_LIMIT_CONCURRENCY": "4", "TAPGATE_WORKERS": "1"})
     gw.start(markets_ready=False)
     idle = [socket.create_connection(("127.0.0.1", gw.port)) for _ in range(4)]
     try:

@@ -1,0 +1,156 @@
+"""The owner alone: how many verified bets per second it admits through the real channel.
+
+The owner (the gateway's app and runtime as `TAPGATE_WORKERS` > 1 runs them, shipped
+defaults, `synchronous=FULL` on this disk) serves one end of a socket pair; a feeder
+process on the other end sends what a worker would send for each bet (`take`, then
+`admit` of an already verified bet) with up to --window bets outstanding, and counts the
+answers. No HTTP, no signatures: the ceiling the workers scale towards (ADR 12).
+
+    python bench/owner_alone.py [--seconds 10] [--wallets 4000] [--window 4096]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import uvloop
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.bets.pending import credit  # noqa: E402
+from gateway.config import Settings  # noqa: E402
+from gateway.server.app import create_app  # noqa: E402
+from gateway.server.channel import Channel  # noqa: E402
+from gateway.server.owner import WorkerLink  # noqa: E402
+
+MARKET = "BTC-USD"
+
+
+async def owner(args: argparse.Namespace) -> dict[str, object]:
+    data = Path(tempfile.mkdtemp(prefix="tapgate-owner-"))
+    settings = Settings.from_env({"TAPGATE_DATA_DIR": str(data), "TAPGATE_LOG_LEVEL": "warning"})
+    app = create_app(settings)
+    async with app.lifespan():
+        rt = app.runtime
+        if rt is None:
+            raise SystemExit("the runtime did not open")
+        wallets = [os.urandom(32).hex() for _ in range(args.wallets)]
+        now_ms = int(time.time() * 1000)
+        await asyncio.gather(
+            *(credit(rt.writer, rt.accounts, w, 10**9, f"bench-{w[:16]}", now_ms) for w in wallets)
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://owner") as client:
+            while not (await client.get("/api/markets")).json()["markets"][0]["priced"]:
+                await asyncio.sleep(0.1)
+            grid = (await client.get(f"/api/markets/{MARKET}/grid")).json()["cells"]
+        far = max(cell["start_ms"] for cell in grid)
+        cells = [(c["cell_id"], c["row"], c["col"]) for c in grid if c["start_ms"] == far]
+        ours, theirs = socket.socketpair()
+        plan = json.dumps({"wallets": wallets, "cells": cells, **vars(args)})
+        feeder = subprocess.Popen(
+            [sys.executable, __file__, "--feed", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        theirs.close()
+        link = WorkerLink(await Channel.open(ours), rt.admission, app.dispatch, time.time)
+        serving = asyncio.create_task(link.run())
+        started_cpu = time.process_time()
+        out, _ = await asyncio.to_thread(feeder.communicate, plan.encode())
+        owner_cpu = time.process_time() - started_cpu
+        await serving
+        report: dict[str, object] = json.loads(out)
+        report["owner_cpu_s"] = round(owner_cpu, 2)
+        admitted = max(1, int(str(report["admitted"])))
+        report["owner_us_per_admitted_bet"] = round(owner_cpu / admitted * 1e6, 1)
+        report["settings"] = "shipped defaults, synchronous=FULL, one market's furthest column"
+    return report
+
+
+async def feed(fd: int) -> None:
+    plan = json.loads(sys.stdin.read())
+    channel = await Channel.open(socket.socket(fileno=fd))
+    wallets, cells, window = plan["wallets"], plan["cells"], plan["window"]
+    outstanding = asyncio.Semaphore(window)
+    codes: dict[str, int] = {}
+    admitted = 0
+    waiting: dict[int, float] = {}
+    next_id = 0
+
+    async def answers() -> None:
+        nonlocal admitted
+        async for frame in channel.frames():
+            if frame[1] in waiting:
+                del waiting[frame[1]]
+                refused = frame[2]
+                if refused is None:
+                    admitted += 1
+                else:
+                    codes[refused[0]] = codes.get(refused[0], 0) + 1
+                outstanding.release()
+
+    reader = asyncio.create_task(answers())
+    started = time.perf_counter()
+    deadline = started + plan["seconds"]
+    serial = 0
+    while time.perf_counter() < deadline:
+        await outstanding.acquire()
+        serial += 1
+        wallet = wallets[serial % len(wallets)]
+        cell_id, row, col = cells[serial % len(cells)]
+        now = time.time()
+        client = f"10.{serial % 200}.{serial // 200 % 250}.1"
+        fields = (
+            wallet,
+            MARKET,
+            cell_id,
+            row,
+            col,
+            1,
+            f"n{serial}",
+            int(now * 1000),
+            None,
+            "0" * 128,
+        )
+        next_id += 2
+        channel.send("take", next_id - 1, client, now)  # answered first, not counted
+        channel.send("admit", next_id, fields, now)
+        waiting[next_id] = now
+    while waiting and time.perf_counter() < deadline + 30:
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    channel.close()
+    reader.cancel()
+    rate = round(admitted / elapsed, 1)
+    report = {"seconds": round(elapsed, 2), "admitted": admitted, "admitted_per_s": rate}
+    print(json.dumps({**report, "refused": codes}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--wallets", type=int, default=4000)
+    parser.add_argument("--window", type=int, default=4096)
+    parser.add_argument("--feed", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.feed is not None:
+        uvloop.run(feed(args.feed))
+        return
+    print(json.dumps(uvloop.run(owner(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
