@@ -33,6 +33,7 @@ from gateway.config import Settings  # noqa: E402
 from gateway.server.app import create_app  # noqa: E402
 from gateway.server.channel import Channel  # noqa: E402
 from gateway.server.owner import WorkerLink  # noqa: E402
+from gateway.telemetry import configure_logging  # noqa: E402
 
 MARKET = "BTC-USD"
 
@@ -40,6 +41,7 @@ MARKET = "BTC-USD"
 async def owner(args: argparse.Namespace) -> dict[str, object]:
     data = Path(tempfile.mkdtemp(prefix="tapgate-owner-"))
     settings = Settings.from_env({"TAPGATE_DATA_DIR": str(data), "TAPGATE_LOG_LEVEL": "warning"})
+    configure_logging("warning", console=False)
     app = create_app(settings)
     async with app.lifespan():
         rt = app.runtime
@@ -52,13 +54,14 @@ async def owner(args: argparse.Namespace) -> dict[str, object]:
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://owner") as client:
-            while not (await client.get("/api/markets")).json()["markets"][0]["priced"]:
-                await asyncio.sleep(0.1)
-            grid = (await client.get(f"/api/markets/{MARKET}/grid")).json()["cells"]
+            grid: list[dict[str, int | str]] = []
+            while not grid:  # priced, and the breaker back to normal after the first ticks
+                await asyncio.sleep(0.2)
+                grid = (await client.get(f"/api/markets/{MARKET}/grid")).json()["cells"]
         far = max(cell["start_ms"] for cell in grid)
         cells = [(c["cell_id"], c["row"], c["col"]) for c in grid if c["start_ms"] == far]
         ours, theirs = socket.socketpair()
-        plan = json.dumps({"wallets": wallets, "cells": cells, **vars(args)})
+        plan = json.dumps({**vars(args), "wallets": wallets, "cells": cells})
         feeder = subprocess.Popen(
             [sys.executable, __file__, "--feed", str(theirs.fileno())],
             pass_fds=(theirs.fileno(),),
