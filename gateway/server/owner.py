@@ -24,6 +24,7 @@ from gateway.server.link import pack_rejection
 __all__ = ["WorkerLink"]
 
 log = structlog.get_logger("tapgate.owner")
+METRICS_TIMEOUT_S = 5.0
 
 
 class WorkerLink:
@@ -37,7 +38,7 @@ class WorkerLink:
         self.app = app
         self.clock = clock
         self.ready = asyncio.Event()
-        self._tunnels: dict[int, asyncio.Queue[Message]] = {}
+        self._tunnels: dict[int, tuple[str, asyncio.Queue[Message]]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._queries = itertools.count(1)
         self._metrics: dict[int, asyncio.Future[bytes]] = {}
@@ -52,28 +53,34 @@ class WorkerLink:
                 self._spawn(self._admit(frame))
             elif kind == "open":
                 queue: asyncio.Queue[Message] = asyncio.Queue()
-                self._tunnels[frame[1]] = queue
+                self._tunnels[frame[1]] = (frame[2]["type"], queue)
                 self._spawn(self._serve(frame[1], frame[2], queue))
             elif kind == "recv":
                 tunnel = self._tunnels.get(frame[1])
                 if tunnel is not None:
-                    tunnel.put_nowait(frame[2])
+                    tunnel[1].put_nowait(frame[2])
             elif kind == "metrics":
                 future = self._metrics.pop(frame[1], None)
                 if future is not None and not future.done():
                     future.set_result(frame[2])
             elif kind == "ready":
                 self.ready.set()
-        for queue in self._tunnels.values():  # the worker is gone: so are its clients
-            queue.put_nowait({"type": "http.disconnect"})
+        for kind, queue in self._tunnels.values():  # the worker is gone: so are its clients
+            queue.put_nowait({"type": f"{kind}.disconnect", "code": 1006})
 
     async def metrics(self) -> bytes:
-        """The worker's own metrics exposition."""
+        """The worker's own metrics exposition; empty if it does not answer in time (a
+        scrape then shows the others rather than hanging)."""
         ident = next(self._queries)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._metrics[ident] = future
         self.channel.send("metrics?", ident)
-        return await future
+        try:
+            return await asyncio.wait_for(future, METRICS_TIMEOUT_S)
+        except TimeoutError:
+            self._metrics.pop(ident, None)
+            log.warning("worker_metrics_timeout")
+            return b""
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
