@@ -57,7 +57,9 @@ def run_owner(settings: Settings, host: str, port: int) -> int:
     listener.close()  # the workers hold it now
     try:
         owned = [ours for ours, _ in pairs]
-        return uvloop.run(_owner(create_app(settings), owned, workers, f"{host}:{port}"))
+        scheme = "https" if settings.tls_certfile is not None else "http"
+        url = f"{scheme}://{host}:{port}"
+        return uvloop.run(_owner(create_app(settings), owned, workers, url))
     except KeyboardInterrupt:
         return 130
 
@@ -66,7 +68,7 @@ async def _owner(
     app: TapgateApp,
     sockets: Sequence[socket.socket],
     workers: Sequence[subprocess.Popen[bytes]],
-    address: str,
+    url: str,
 ) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -105,7 +107,7 @@ async def _owner(
             status = 1
         else:
             pids = [w.pid for w in workers]
-            log.info("listening", url=f"http://{address}", workers=len(workers), pids=pids)
+            log.info("listening", url=url, workers=len(workers), pids=pids)
             notifier.notify("READY=1")
             watchdog = asyncio.create_task(notifier.watchdog())
             stopping = asyncio.create_task(_wait(stop))
