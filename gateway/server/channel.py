@@ -50,7 +50,7 @@ class Channel:
         self._out.clear()
 
     async def frames(self) -> AsyncIterator[Frame]:
-        """Every frame the other end sends, until it closes its end."""
+        """Every frame the other end sends, until its end closes or its process dies."""
         reader = self._reader
         while True:
             try:
@@ -60,8 +60,8 @@ class Channel:
                     raise ConnectionError(f"a channel frame of {size} bytes")
                 # the peer is this installation's own process on a socketpair (module doc)
                 frame = marshal.loads(await reader.readexactly(size))  # noqa: S302  # nosec B302
-            except asyncio.IncompleteReadError:
-                return
+            except (asyncio.IncompleteReadError, ConnectionResetError):
+                return  # closed; reset if it died with frames of ours unread (a SIGKILL)
             yield frame
 
     def close(self) -> None:

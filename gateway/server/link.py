@@ -94,8 +94,9 @@ class OwnerLink:
         self.gone = asyncio.Event()
 
     async def run(self) -> None:
-        """Deliver the owner's answers until it closes the channel (``gone`` is set then;
-        not when this worker's own shutdown cancels the reading)."""
+        """Deliver the owner's answers until it closes the channel (``gone`` is set then,
+        however the reading ended, except when this worker's own shutdown cancels it)."""
+        cancelled = False
         try:
             async for frame in self.channel.frames():
                 kind = frame[0]
@@ -109,8 +110,12 @@ class OwnerLink:
                         queue.put_nowait(frame)
                 elif kind == "metrics?":
                     self.channel.send("metrics", frame[1], self.metrics())
-            self.gone.set()
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
+            if not cancelled:
+                self.gone.set()
             for future in self._waiting.values():
                 if not future.done():
                     future.set_exception(OwnerGone())

@@ -17,6 +17,7 @@ from websockets.sync.client import connect
 from gateway.client.wallet import Wallet, read_headers
 from gateway.metrics import merge_expositions
 from gateway.server.channel import Channel
+from gateway.server.link import OwnerGone, OwnerLink
 from tests.gatewayproc import JSON_HEADERS, GatewayProcess, open_cell, signed, wait_for
 
 pytestmark = pytest.mark.integration
@@ -139,6 +140,27 @@ def test_channel_frames_cross_whole_and_in_order() -> None:
     frames = asyncio.run(scenario())
     assert frames[:200] == [("frame", i, b"x" * i, {"k": [i, None]}) for i in range(200)]
     assert frames[200] == ("big", b"y" * 1_000_000) and len(frames) == 201
+
+
+def test_an_owner_killed_with_frames_unread_ends_the_link() -> None:
+    """The owner dies with this worker's frames unread (the kernel resets the socket, not
+    a clean end): the link is gone, a waiting ask and any later ask raise OwnerGone."""
+
+    async def scenario() -> tuple[bool, bool, bool]:
+        left, right = socket.socketpair()
+        link = OwnerLink(await Channel.open(left), buffer=8)
+        reading = asyncio.create_task(link.run())
+        waiting = asyncio.create_task(link.ask("take", "127.0.0.1", 0.0))
+        await asyncio.sleep(0.05)  # the frame is in the owner's buffer, never read
+        right.close()
+        await asyncio.wait_for(reading, 30)
+        with pytest.raises(OwnerGone):
+            await waiting
+        with pytest.raises(OwnerGone):
+            await link.ask("take", "127.0.0.1", 0.0)
+        return link.gone.is_set(), reading.exception() is None, waiting.done()
+
+    assert asyncio.run(scenario()) == (True, True, True)
 
 
 def _exposition(count: int, seconds: list[float], created: float) -> bytes:
