@@ -39,6 +39,24 @@ def test_buckets_take(benchmark: Any, impl: str) -> None:
     benchmark(run)
 
 
+@pytest.mark.benchmark(group="buckets.take new keys x1000")
+def test_buckets_take_new_keys(benchmark: Any, impl: str) -> None:
+    """Every take a key not seen for a while (many players' addresses): the table turns
+    over, the oldest idle key leaves for each new one."""
+    buckets = importlib.import_module(f"fastpath._buckets_{impl}").TokenBuckets(
+        100.0, 200.0, 100_000
+    )
+    keys = [f"10.{i % 200}.{i // 200 % 250}.1" for i in range(50_000)]
+    clock = itertools.count()
+
+    def run() -> None:
+        start = next(clock) * LOOP
+        for i in range(start, start + LOOP):
+            buckets.take(keys[i % len(keys)], i / 7000)
+
+    benchmark(run)
+
+
 @pytest.mark.benchmark(group="queue.push+drain x1000")
 def test_queue_push_drain(benchmark: Any, impl: str) -> None:
     queue = importlib.import_module(f"fastpath._queue_{impl}").BatchQueue(4096)

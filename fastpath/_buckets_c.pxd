@@ -9,7 +9,7 @@ cdef class TokenBuckets:
     cdef readonly Py_ssize_t max_keys
     cdef public Py_ssize_t evictions
     cdef double _fill_seconds
-    cdef dict _buckets
+    cdef object _buckets  # an OrderedDict
 
     cpdef double take(self, str key, double now, double cost=*)
     cpdef double tokens(self, str key, double now)

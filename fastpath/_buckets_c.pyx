@@ -1,6 +1,8 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Compiled twin of ``_buckets_py``: same methods, same arithmetic, same results."""
 
+from collections import OrderedDict
+
 __all__ = ["TokenBuckets"]
 
 
@@ -23,7 +25,7 @@ cdef class TokenBuckets:
         self.max_keys = int(max_keys)
         self.evictions = 0
         self._fill_seconds = self.burst / self.rate
-        self._buckets = {}
+        self._buckets = OrderedDict()
 
     def __len__(self):
         return len(self._buckets)
@@ -31,18 +33,19 @@ cdef class TokenBuckets:
     cpdef double take(self, str key, double now, double cost=1.0):
         cdef _Bucket bucket
         cdef double elapsed, tokens
-        cdef object found = self._buckets.pop(key, None)
+        cdef object found = self._buckets.get(key)
         if found is None:
             self._make_room(now)
             bucket = _Bucket(self.burst, now)
+            self._buckets[key] = bucket
         else:
+            self._buckets.move_to_end(key)
             bucket = <_Bucket>found
             elapsed = now - bucket.last
             if elapsed > 0.0:
                 tokens = bucket.tokens + elapsed * self.rate
                 bucket.tokens = tokens if tokens < self.burst else self.burst
                 bucket.last = now
-        self._buckets[key] = bucket
         if bucket.tokens >= cost:
             bucket.tokens -= cost
             return 0.0
