@@ -4,9 +4,14 @@ The owner (the gateway's app and runtime as `TAPGATE_WORKERS` > 1 runs them, shi
 defaults, `synchronous=FULL` on this disk) serves one end of a socket pair; a feeder
 process on the other end sends what a worker would send for each bet (`take`, then
 `admit` of an already verified bet) with up to --window bets outstanding, and counts the
-answers. No HTTP, no signatures: the ceiling the workers scale towards (ADR 12).
+answers. No HTTP, no signatures: the ceiling the workers scale towards (ADR 12). Any
+TAPGATE_* variable in the environment changes that setting (the report names them); the
+GIL switch interval is applied as `tapgate serve` applies it. The report splits the
+owner's CPU by thread (the event loop, the writer) and gives the groups' mean size and
+flush time.
 
-    python bench/owner_alone.py [--seconds 10] [--wallets 4000] [--window 4096]
+    [TAPGATE_BATCH_MAX=1024] python bench/owner_alone.py [--seconds 10] [--wallets 4000]
+                                                         [--window 4096]
 """
 
 from __future__ import annotations
@@ -15,12 +20,15 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvloop
@@ -40,8 +48,12 @@ MARKET = "BTC-USD"
 
 async def owner(args: argparse.Namespace) -> dict[str, object]:
     data = Path(tempfile.mkdtemp(prefix="tapgate-owner-"))
-    settings = Settings.from_env({"TAPGATE_DATA_DIR": str(data), "TAPGATE_LOG_LEVEL": "warning"})
+    changed = {k: v for k, v in os.environ.items() if k.startswith("TAPGATE_")}
+    settings = Settings.from_env(
+        {**changed, "TAPGATE_DATA_DIR": str(data), "TAPGATE_LOG_LEVEL": "warning"}
+    )
     configure_logging("warning", console=False)
+    sys.setswitchinterval(settings.switch_interval_ms / 1000)  # as `tapgate serve` does
     app = create_app(settings)
     async with app.lifespan():
         rt = app.runtime
@@ -71,16 +83,62 @@ async def owner(args: argparse.Namespace) -> dict[str, object]:
         theirs.close()
         link = WorkerLink(await Channel.open(ours), rt.admission, app.dispatch, time.time)
         serving = asyncio.create_task(link.run())
-        started_cpu = time.process_time()
+        started_cpu, started_threads = time.process_time(), thread_cpu()
         out, _ = await asyncio.to_thread(feeder.communicate, plan.encode())
         owner_cpu = time.process_time() - started_cpu
+        ended_threads = thread_cpu()
         await serving
         report: dict[str, object] = json.loads(out)
         report["owner_cpu_s"] = round(owner_cpu, 2)
         admitted = max(1, int(str(report["admitted"])))
         report["owner_us_per_admitted_bet"] = round(owner_cpu / admitted * 1e6, 1)
-        report["settings"] = "shipped defaults, synchronous=FULL, one market's furthest column"
+        report["owner_us_per_admitted_bet_by_thread"] = {
+            name: round((ended_threads[name] - started_threads.get(name, 0.0)) / admitted * 1e6, 1)
+            for name in ended_threads
+        }
+        groups = {m.name: m for m in app.metrics.registry.collect()}
+        size = _sum_count(groups["tapgate_batch_size"])
+        flush = _sum_count(groups["tapgate_batch_flush_duration_seconds"])
+        report["groups"] = {
+            "committed": int(size[1]),
+            "mean_size": round(size[0] / max(1.0, size[1]), 1),
+            "mean_flush_ms": round(flush[0] / max(1.0, flush[1]) * 1000, 2),
+        }
+        report["settings"] = {
+            "changed": changed or "none: shipped defaults",
+            "synchronous": settings.synchronous,
+            "batch_max": settings.batch_max,
+            "switch_interval_ms": settings.switch_interval_ms,
+            "cells": "one market's furthest column",
+        }
     return report
+
+
+def _sum_count(metric: Any) -> tuple[float, float]:
+    """A histogram's _sum and _count over all its labels."""
+    total = count = 0.0
+    for sample in metric.samples:
+        if sample.name.endswith("_sum"):
+            total += sample.value
+        elif sample.name.endswith("_count"):
+            count += sample.value
+    return total, count
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) of each of this process's threads by name; the event
+    loop is MainThread, the group commits run on tapgate-writer."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        utime, stime = fields.rsplit(")", 1)[1].split()[11:13]
+        name = re.sub(r"_\d+$", "", thread.name)  # a pool's threads under its prefix
+        seconds[name] = seconds.get(name, 0.0) + (int(utime) + int(stime)) / ticks
+    return seconds
 
 
 async def feed(fd: int) -> None:
@@ -138,7 +196,12 @@ async def feed(fd: int) -> None:
     channel.close()
     reader.cancel()
     rate = round(admitted / elapsed, 1)
-    report = {"seconds": round(elapsed, 2), "admitted": admitted, "admitted_per_s": rate}
+    report = {
+        "seconds": round(elapsed, 2),
+        "admitted": admitted,
+        "admitted_per_s": rate,
+        "feeder_us_per_admitted_bet": round(time.process_time() / max(1, admitted) * 1e6, 1),
+    }
     print(json.dumps({**report, "refused": codes}))
 
 
