@@ -108,6 +108,11 @@ class OwnerLink:
                     queue = self._tunnels.get(frame[1])
                     if queue is not None:
                         queue.put_nowait(frame)
+                elif kind == "fan":  # one stream message for several tunnels (owner.py)
+                    for ident in frame[1]:
+                        queue = self._tunnels.get(ident)
+                        if queue is not None:
+                            queue.put_nowait(("send", ident, frame[2]))
                 elif kind == "metrics?":
                     self.channel.send("metrics", frame[1], self.metrics())
         except asyncio.CancelledError:

@@ -21,7 +21,7 @@ from gateway.protocol import BetRequest
 from gateway.server.channel import Channel, Frame
 from gateway.server.link import pack_rejection
 
-__all__ = ["WorkerLink"]
+__all__ = ["TunnelOutput", "WorkerLink"]
 
 log = structlog.get_logger("tapgate.owner")
 METRICS_TIMEOUT_S = 5.0
@@ -42,6 +42,7 @@ class WorkerLink:
         self._tasks: set[asyncio.Task[None]] = set()
         self._queries = itertools.count(1)
         self._metrics: dict[int, asyncio.Future[bytes]] = {}
+        self._out = TunnelOutput(channel)
 
     async def run(self) -> None:
         """Serve the worker until it closes its channel."""
@@ -117,7 +118,7 @@ class WorkerLink:
             return await queue.get()
 
         async def send(message: Message) -> None:
-            self.channel.send("send", ident, message)
+            self._out.send(ident, message)
 
         failure = None
         try:
@@ -130,4 +131,51 @@ class WorkerLink:
         fields = {k: str(v) if isinstance(v, str) else v for k, v in scope["tapgate.log"].items()}
         route = getattr(scope.get("endpoint"), "__name__", "unmatched")
         # str(): an ErrorCode is a str subclass, which the channel does not carry
-        self.channel.send("end", ident, fields, failure, route)
+        self._out.end(ident, fields, failure, route)
+
+
+class TunnelOutput:
+    """What the owner's routes send back through one worker's tunnels, one loop turn at a
+    time, with a stream message written once for every connection it goes to.
+
+    The hub offers one message text to every watcher of a market; each watcher's sender
+    then sends it on its own connection. Within a turn those sends become one ``fan``
+    frame naming every tunnel, so the message crosses the channel once per worker instead
+    of once per connection. Each tunnel's frames keep their order: a send joins an
+    earlier frame of the turn only if nothing later in the turn went to that tunnel.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self._turn: list[tuple[str, list[int], tuple[Any, ...]]] = []
+        self._by_text: dict[int, int] = {}  # id(text) -> its frame in this turn
+        self._last: dict[int, int] = {}  # tunnel -> its last frame in this turn
+
+    def send(self, ident: int, message: Message) -> None:
+        text = message.get("text") if message["type"] == "websocket.send" else None
+        if text is not None:
+            at = self._by_text.get(id(text))
+            if at is not None and self._last.get(ident, -1) < at:
+                self._turn[at][1].append(ident)
+                self._last[ident] = at
+                return
+            self._by_text[id(text)] = len(self._turn)
+        self._add("send", ident, (message,))
+
+    def end(self, ident: int, *fields: Any) -> None:
+        self._add("end", ident, fields)
+
+    def _add(self, kind: str, ident: int, rest: tuple[Any, ...]) -> None:
+        if not self._turn:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._last[ident] = len(self._turn)
+        self._turn.append((kind, [ident], rest))
+
+    def _flush(self) -> None:
+        turn = self._turn
+        self._turn, self._by_text, self._last = [], {}, {}
+        for kind, idents, rest in turn:  # the texts were alive all turn: their ids held
+            if kind == "send" and len(idents) > 1:
+                self.channel.send("fan", idents, *rest)
+            else:
+                self.channel.send(kind, idents[0], *rest)

@@ -18,6 +18,7 @@ from gateway.client.wallet import Wallet, read_headers
 from gateway.metrics import merge_expositions
 from gateway.server.channel import Channel
 from gateway.server.link import OwnerGone, OwnerLink
+from gateway.server.owner import TunnelOutput
 from tests.gatewayproc import JSON_HEADERS, GatewayProcess, open_cell, signed, wait_for
 
 pytestmark = pytest.mark.integration
@@ -161,6 +162,45 @@ def test_an_owner_killed_with_frames_unread_ends_the_link() -> None:
         return link.gone.is_set(), reading.exception() is None, waiting.done()
 
     assert asyncio.run(scenario()) == (True, True, True)
+
+
+class _Frames:
+    """A channel that only records what it is given."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[object, ...]] = []
+
+    def send(self, *frame: object) -> None:
+        self.sent.append(frame)
+
+
+def test_a_stream_message_crosses_the_channel_once_per_worker_in_order() -> None:
+    """One text sent on many tunnels in a turn is one fan frame; each tunnel's frames keep
+    their order (a send that would overtake its tunnel's later frame gets its own)."""
+
+    async def scenario() -> list[tuple[object, ...]]:
+        frames = _Frames()
+        out = TunnelOutput(frames)  # type: ignore[arg-type]
+        tick, result = "tick text", "result text"
+        for ident in (1, 2, 3):
+            out.send(ident, {"type": "websocket.send", "text": tick})
+        out.send(1, {"type": "websocket.send", "text": result})
+        out.send(4, {"type": "websocket.send", "text": result})
+        out.send(4, {"type": "websocket.send", "text": tick})  # after its result: no join
+        out.send(5, {"type": "http.response.body", "body": b"x"})
+        out.end(5, {}, None, "markets")
+        await asyncio.sleep(0)
+        return frames.sent
+
+    tick = {"type": "websocket.send", "text": "tick text"}
+    result = {"type": "websocket.send", "text": "result text"}
+    assert asyncio.run(scenario()) == [
+        ("fan", [1, 2, 3], tick),
+        ("fan", [1, 4], result),
+        ("send", 4, tick),
+        ("send", 5, {"type": "http.response.body", "body": b"x"}),
+        ("end", 5, {}, None, "markets"),
+    ]
 
 
 def _exposition(count: int, seconds: list[float], created: float) -> bytes:
