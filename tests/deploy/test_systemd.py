@@ -205,8 +205,13 @@ def _token(machine: Machine) -> str:
 
 
 def _latest_cell() -> str:
+    """The cheapest cell of the furthest column, once the market is priced (a gateway
+    just (re)started needs a few ticks first)."""
+    deadline = time.monotonic() + 60
     with httpx.Client(base_url=URL, timeout=10) as client:
-        cells = client.get("/api/markets/BTC-USD/grid").json()["cells"]
+        while not (cells := client.get("/api/markets/BTC-USD/grid").json()["cells"]):
+            assert time.monotonic() < deadline, "the market was not priced within 60 s"
+            time.sleep(0.5)
     last = max(c["col"] for c in cells)
     return str(
         min((c for c in cells if c["col"] == last), key=lambda c: float(c["multiplier"]))["cell_id"]
@@ -257,15 +262,56 @@ def test_kill_9_is_restarted_by_systemd_and_loses_no_acknowledged_bet(machine: M
         return outcomes
 
     outcomes = asyncio.run(scenario())
+    after = _restarted(machine, before)
+    assert int(after["NRestarts"]) == int(before["NRestarts"]) + 1
+    assert outcomes.acked
+    check_acknowledged_stored_once(machine.db(), outcomes)
+
+
+def _restarted(machine: Machine, before: dict[str, str]) -> dict[str, str]:
+    """The service's state once systemd has brought it back under a new main process."""
     deadline = time.monotonic() + 60
     while (after := machine.unit("tapgate.service", "MainPID", "NRestarts", "ActiveState"))[
         "ActiveState"
     ] != "active" or after["MainPID"] == before["MainPID"]:
         assert time.monotonic() < deadline, after
         time.sleep(0.5)
-    assert int(after["NRestarts"]) == int(before["NRestarts"]) + 1
-    assert outcomes.acked
-    check_acknowledged_stored_once(machine.db(), outcomes)
+    return after
+
+
+def test_workers_run_under_the_unit_and_a_dead_worker_restarts_the_service(
+    machine: Machine,
+) -> None:
+    """TAPGATE_WORKERS=2 under the shipped unit's sandbox: ready by notify with two workers
+    in the service, a bet commits, and a worker killed by SIGKILL makes systemd restart the
+    whole service, workers included."""
+    env = machine.root / "etc/tapgate/tapgate.env"
+    shipped = env.read_text()
+    env.write_text(shipped + "\nTAPGATE_WORKERS=2\n")
+    try:
+        machine.run("systemctl", "restart", "tapgate.service")
+        before = machine.unit("tapgate.service", "MainPID", "NRestarts", "ActiveState")
+        assert before["ActiveState"] == "active"
+        workers = machine.run("pgrep", "-P", before["MainPID"]).stdout.split()
+        assert len(workers) == 2, workers
+        wallet = Wallet.generate()
+        _fund(machine, [wallet])
+        with httpx.Client(base_url=URL, timeout=10) as client:
+            body = bet_body(wallet, market="BTC-USD", cell_id=_latest_cell(), amount=5)
+            placed = post_bet(client, body)
+        assert placed.status_code == 202, placed.text
+        machine.run("kill", "-9", workers[0])
+        after = _restarted(machine, before)
+        assert int(after["NRestarts"]) == int(before["NRestarts"]) + 1
+        assert len(machine.run("pgrep", "-P", after["MainPID"]).stdout.split()) == 2
+        with opened(machine.db()) as conn:
+            stored = conn.execute(
+                "SELECT count(*) FROM bets WHERE id = ?", (int(placed.json()["bet_id"]),)
+            ).fetchone()
+        assert stored == (1,)
+    finally:
+        env.write_text(shipped)
+        machine.run("systemctl", "restart", "tapgate.service")
 
 
 def test_backup_check_and_archive_jobs_succeed_under_their_sandboxes(machine: Machine) -> None:
