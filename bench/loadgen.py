@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
+import dataclasses
 import json
 import math
 import os
@@ -77,21 +78,25 @@ SLACK_MS = 1_500
 
 @dataclass(frozen=True)
 class CellPlan:
-    """Where the harness bets, read from the live gateway before signing: any market setup.
+    """Where the harness bets, read from the live gateway: any market setup.
 
     A bet due at ``ts`` goes to the first column that opens at least the lock-ahead plus
     SLACK_MS after ``ts`` (so it is open when the bet arrives, even late), on one of the
-    rows around the price seen at the start (spread so that no one cell meets its caps).
+    rows the grid offered when the plan was read (three, so that no one cell meets its
+    caps). The price walks while a run goes on, so the open loop reads a plan for every
+    second of requests just before it signs them (RollingSigner).
     """
 
     market: str
     column_ms: int
     lock_ahead_ms: int
     horizon_ms: int
+    band: int
     rows: tuple[int, ...]
 
     @classmethod
-    def read(cls, url: str, market: str = MARKET) -> CellPlan:
+    def read(cls, url: str, market: str = MARKET, at_ms: int | None = None) -> CellPlan:
+        """The plan for bets due from ``at_ms`` (default: now) on, from the live grid."""
         summary = next(
             m
             for m in httpx.get(f"{url}/api/markets", timeout=10).json()["markets"]
@@ -99,28 +104,54 @@ class CellPlan:
         )
         geometry = summary["grid"]
         grid = httpx.get(f"{url}/api/markets/{market}/grid", timeout=10).json()
+        plan = cls(market, geometry["column_ms"], geometry["lock_ahead_ms"],
+                   geometry["horizon_ms"], geometry["band"], ())  # fmt: skip
+        if plan.lock_ahead_ms + SLACK_MS + plan.column_ms > plan.horizon_ms:
+            raise SystemExit(f"{market}: no column stays open long enough to bet on")
+        at_ms = int(time.time() * 1000) if at_ms is None else at_ms
+        rows = plan.pick_rows(grid, at_ms)
+        if not rows:
+            raise SystemExit(f"{market} offers no cells now: {summary['breaker']}")
+        return dataclasses.replace(plan, rows=rows)
+
+    def column(self, ts_ms: int) -> int:
+        return -(-(ts_ms + self.lock_ahead_ms + SLACK_MS) // self.column_ms)
+
+    def pick_rows(self, grid: dict[str, Any], at_ms: int) -> tuple[int, ...]:
+        """Three rows offered in the columns that bets due at ``at_ms`` go to, each as far
+        from the edges of what is offered as it can be: the price may walk either way
+        before the column closes (towards it, the cell's multiplier falls below the
+        minimum; away, it leaves the grid)."""
+        first = self.column(at_ms)
         by_column: dict[int, set[int]] = {}
         for c in grid["cells"]:
             by_column.setdefault(c["col"], set()).add(c["row"])
-        offered = sorted(set.intersection(*by_column.values())) if by_column else []
+        wanted = [by_column[col] for col in (first, first + 1) if col in by_column]
+        offered = sorted(set.intersection(*(wanted or by_column.values()))) if by_column else []
         if not offered:
-            raise SystemExit(f"{market} offers no cells now: {summary['breaker']}")
-        price_row = grid["price"] // geometry["band"]
-        near = sorted(offered, key=lambda r: abs(r - price_row))[:3]
-        plan = cls(market, geometry["column_ms"], geometry["lock_ahead_ms"],
-                   geometry["horizon_ms"], tuple(sorted(near)))  # fmt: skip
-        if plan.lock_ahead_ms + SLACK_MS + plan.column_ms > plan.horizon_ms:
-            raise SystemExit(f"{market}: no column stays open long enough to bet on")
-        return plan
+            return ()
+        price_row: int = grid["price"] // self.band
+        below = [price_row - r for r in offered if r < price_row]
+        above = [r - price_row for r in offered if r > price_row]
+
+        def middle(distances: list[int]) -> float:
+            return (min(distances) + max(distances)) / 2 if distances else 0.0
+
+        centre = {-1: middle(below), 1: middle(above)}
+
+        def key(row: int) -> float:
+            side = -1 if row < price_row else 1
+            return abs(abs(row - price_row) - centre[side])
+
+        return tuple(sorted(sorted(offered, key=key)[:3]))
 
     def cell(self, ts_ms: int, serial: int) -> str:
-        column = -(-(ts_ms + self.lock_ahead_ms + SLACK_MS) // self.column_ms)
-        return f"cell-{self.rows[serial % len(self.rows)]}-{column}"
+        return f"cell-{self.rows[serial % len(self.rows)]}-{self.column(ts_ms)}"
 
 
 # "<status> <code>" -> count for every answer other than 202 in the current run
 REFUSALS: dict[str, int] = {}
-STUB_PLAN = CellPlan(MARKET, 5_000, 2_000, 60_000, (1, 2, 3))  # shipped geometry, any rows
+STUB_PLAN = CellPlan(MARKET, 5_000, 2_000, 60_000, 20, (1, 2, 3))  # shipped geometry, any rows
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,6 +281,8 @@ class Run:
     samples: list[dict[str, float]] = field(default_factory=list)
     refusals: dict[str, int] = field(default_factory=dict)  # "<status> <code>" -> count
     audience: dict[str, int] = field(default_factory=dict)  # stream watchers' counts
+    signed_late: int = 0  # open loop: requests the harness signed only after they were due
+    rows_seen: list[int] = field(default_factory=list)  # open loop: every row it bet on
 
     def first_errors(self, count: int = 5) -> list[tuple[float, int]]:
         """(due time, status) of the first few non-202 answers, to see when trouble began."""
@@ -310,14 +343,15 @@ def clock() -> float:
 async def open_loop(
     host: str,
     port: int,
-    requests: list[bytes],
+    requests: list[bytes | None],
     due: array.array,
     addr_of: Sequence[int],
     per_address: int,
     start_at: float,
     deadline: float,
 ) -> tuple[array.array, array.array, float]:
-    """Send each request at its due time on an idle connection of its address."""
+    """Send each request at its due time on an idle connection of its address (or as soon
+    as it is signed, when signing is late: RollingSigner counts those)."""
     loop = asyncio.get_running_loop()
     n = len(requests)
     latency = array.array("d", bytes(8 * n))
@@ -345,7 +379,9 @@ async def open_loop(
             reconnects.append(conn.address)
             return
         outstanding += 1
-        conn.send(index, requests[index])
+        raw = requests[index]
+        assert raw is not None  # the send loop waits for the signature
+        conn.send(index, raw)
 
     def on_response(conn: _Conn, code: int) -> None:
         nonlocal outstanding
@@ -374,7 +410,7 @@ async def open_loop(
     i = 0
     while i < n:
         now = clock() - mono_start
-        while i < n and due[i] <= now:
+        while i < n and due[i] <= now and requests[i] is not None:
             a = addr_of[i]
             if idle[a]:
                 dispatch(idle[a].popleft(), i)
@@ -555,6 +591,24 @@ def tree_stats(pid: int) -> dict[int, tuple[float, float]]:
     return out
 
 
+def children_cpu(exclude: int | None) -> float:
+    """CPU seconds of this process's living children but ``exclude`` (its signers)."""
+    total = 0.0
+    me = os.getpid()
+    for task in os.listdir(f"/proc/{me}/task"):
+        with open(f"/proc/{me}/task/{task}/children") as f:
+            for child in f.read().split():
+                if int(child) == exclude:
+                    continue
+                try:
+                    with open(f"/proc/{child}/stat") as f2:
+                        fields = f2.read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def scrape(url: str) -> dict[str, float]:
     try:
         text = httpx.get(f"{url}/metrics", timeout=2).text
@@ -588,7 +642,8 @@ async def sampler(
             pass
         now = time.monotonic()
         sample: dict[str, float] = {"t": round(now - started, 2), "wall": round(time.time(), 2)}
-        sample["generator_cpu_s"] = round(time.process_time(), 3)  # this process's own
+        # this process's own and its signers' (not the gateway's, when it started one)
+        sample["generator_cpu_s"] = round(time.process_time() + children_cpu(exclude=pid), 3)
         if pid:
             try:
                 cpu, rss = proc_stats(pid)
@@ -710,14 +765,93 @@ class Options:
     gateway_workers: int = 2
 
 
-def plan_open_loop(
-    opts: Options, plan: CellPlan, seeds: list[bytes], due: array.array, start_wall: float
-) -> tuple[list[bytes], list[int]]:
-    n = len(due)
-    wallet_of = [i % opts.wallets for i in range(n)]
-    jobs = [(wallet_of[i], int((start_wall + due[i]) * 1000), i) for i in range(n)]
-    requests = sign_all(seeds, jobs, opts.workers, plan)
-    return requests, [w % len(ADDRESSES) for w in wallet_of]
+# Each second of the open loop's requests is signed this long before the first of them is
+# due, on a plan read just before: time enough for a busy machine to sign a second's worth,
+# little enough that the price has not walked off the plan's rows.
+SIGN_AHEAD_S = 4.0
+SLICE_S = 1.0
+
+
+def _yield_cpu() -> None:
+    os.nice(10)  # the signers run during the run: the gateway under test comes first
+
+
+class RollingSigner:
+    """Signs the open loop's requests a second at a time, SIGN_AHEAD_S before they are
+    due, each second on the rows the live grid offers just before (the price walks during
+    a run: rows fixed when the run is planned fall out of the grid). The signers' CPU is
+    the generator's, and a second signed after it was due is counted, not hidden."""
+
+    def __init__(
+        self,
+        plan_at: Callable[[int], CellPlan],
+        seeds: list[bytes],
+        jobs: list[tuple[int, int, int]],
+        due: array.array,
+        workers: int,
+    ) -> None:
+        self.plan_at = plan_at  # the plan for bets due from a time (ms) on
+        self.seeds = seeds
+        self.jobs = jobs
+        self.workers = workers
+        self.requests: list[bytes | None] = [None] * len(jobs)
+        self.slices: list[tuple[int, int]] = []  # [first, end) indices of each second
+        first = 0
+        for i in range(1, len(due) + 1):
+            if i == len(due) or int(due[i] / SLICE_S) != int(due[first] / SLICE_S):
+                self.slices.append((first, i))
+                first = i
+        self.ready_wall = [0.0] * len(self.slices)  # when each second was signed
+        self.plans: list[CellPlan] = []  # each second's, in order
+        self.pool = ProcessPoolExecutor(workers, initializer=_yield_cpu)
+
+    def _parts(self, k: int, plan: CellPlan) -> list[tuple[Any, ...]]:
+        lo, hi = self.slices[k]
+        step = -(-(hi - lo) // self.workers)
+        return [(self.seeds, self.jobs[a : min(a + step, hi)], plan) for a in range(lo, hi, step)]
+
+    def _fill(self, k: int, plan: CellPlan, parts: list[list[bytes]]) -> None:
+        lo, _ = self.slices[k]
+        for j, raw in enumerate(req for part in parts for req in part):
+            self.requests[lo + j] = raw
+        self.ready_wall[k] = time.time()
+        self.plans.append(plan)
+
+    def sign_before_run(self, seconds: float) -> int:
+        """Sign the first ``seconds`` of requests now; the number of slices signed."""
+        k = 0
+        while k < len(self.slices) and k * SLICE_S < seconds:
+            plan = self.plan_at(self.jobs[self.slices[k][0]][1])
+            self._fill(k, plan, list(self.pool.map(_sign_chunk, self._parts(k, plan))))
+            k += 1
+        return k
+
+    async def keep_signing(self, start_wall: float, first: int) -> None:
+        loop = asyncio.get_running_loop()
+        for k in range(first, len(self.slices)):
+            await asyncio.sleep(max(0.0, start_wall + k * SLICE_S - SIGN_AHEAD_S - time.time()))
+            try:
+                plan = await asyncio.to_thread(self.plan_at, self.jobs[self.slices[k][0]][1])
+            except SystemExit as exc:  # nothing offered now (a breaker): bet as before
+                print(f"second {k}: {exc}; the previous second's cells again")
+                plan = self.plans[-1]
+            parts = self._parts(k, plan)
+            signed = await asyncio.gather(
+                *(loop.run_in_executor(self.pool, _sign_chunk, part) for part in parts)
+            )
+            self._fill(k, plan, list(signed))
+
+    def late(self, start_wall: float, due: array.array) -> int:
+        """How many requests were signed only after they were due (sent late by us)."""
+        return sum(
+            1
+            for k, (lo, hi) in enumerate(self.slices)
+            for i in range(lo, hi)
+            if self.ready_wall[k] > start_wall + due[i]
+        )
+
+    def close(self) -> None:
+        self.pool.shutdown(cancel_futures=True)
 
 
 def prepare(
@@ -739,11 +873,23 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
         due = schedule("spike", opts.rate, opts.duration)
     else:
         due = schedule("steady", opts.rate, opts.duration)
-    seeds, _wallets, start_wall = prepare(opts, len(due), url, token)
+    ahead = sum(1 for d in due if d < SIGN_AHEAD_S)
+    seeds, _wallets, start_wall = prepare(opts, ahead, url, token)
+    wallet_of = [i % opts.wallets for i in range(len(due))]
+    jobs = [(wallet_of[i], int((start_wall + due[i]) * 1000), i) for i in range(len(due))]
+    addr_of = [w % len(ADDRESSES) for w in wallet_of]
     # the stub answers without reading a body: any cell will do
-    plan = STUB_PLAN if opts.scenario == "trivial" else CellPlan.read(url)
-    print("cells:", plan)
-    requests, addr_of = plan_open_loop(opts, plan, seeds, due, start_wall)
+    signer = RollingSigner(
+        (lambda at_ms: STUB_PLAN)
+        if opts.scenario == "trivial"
+        else (lambda at_ms: CellPlan.read(url, MARKET, at_ms)),
+        seeds,
+        jobs,
+        due,
+        opts.workers,
+    )
+    first = signer.sign_before_run(SIGN_AHEAD_S)
+    print("cells, first second:", signer.plans[0])
     if time.time() > start_wall - 1:
         raise SystemExit("signing took longer than planned; the timestamps would be stale")
     run = Run(opts.scenario, f"{opts.rate:.0f} rps", due, started_wall=start_wall)
@@ -754,10 +900,11 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
         every = 5.0 if opts.scenario == "soak" else 1.0
         task = asyncio.create_task(sampler(url, pid, every, run.samples, stop))
         watchers = asyncio.create_task(audience(url, opts.subscribers, run.audience, stop))
+        signing = asyncio.create_task(signer.keep_signing(start_wall, first))
         lat, st, elapsed = await open_loop(
             host,
             port,
-            requests,
+            signer.requests,
             due,
             addr_of,
             opts.per_address,
@@ -766,13 +913,18 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
         )
         run.latency, run.status, run.elapsed = lat, st, elapsed
         stop.set()
+        await signing
         await task
         await watchers
 
     REFUSALS.clear()
-
-    uvloop.run(go())
+    try:
+        uvloop.run(go())
+    finally:
+        signer.close()
     run.refusals = dict(REFUSALS)
+    run.signed_late = signer.late(start_wall, due)
+    run.rows_seen = sorted({row for plan in signer.plans for row in plan.rows})
     return run
 
 
@@ -883,6 +1035,8 @@ def describe(run: Run, settings: dict[str, str]) -> dict[str, Any]:
         "elapsed_s": round(run.elapsed, 2),
         "summary": run.summary(),
         "first_errors": run.first_errors(),
+        "signed_late": run.signed_late,
+        "rows_bet_on": run.rows_seen,
     }
     if run.scenario == "spike":
         report["ramp"] = run.summary((0.0, 10.0))
@@ -955,10 +1109,14 @@ def print_table(report: dict[str, Any]) -> None:
         c = report["cpu"]
         print(
             f"CPU: server {c['server_cores']} cores, {c['server_us_per_bet']} us per accepted bet; "
-            f"generator {c['generator_cores']} cores"
+            f"generator {c['generator_cores']} cores (signers included)"
         )
         if len(c["server_us_per_bet_by_process"]) > 1:
             print("server CPU per bet by process (us):", c["server_us_per_bet_by_process"])
+    if report["rows_bet_on"]:
+        print(f"rows bet on (read from the grid each second): {report['rows_bet_on']}")
+    if report["signed_late"]:
+        print(f"SIGNED LATE: {report['signed_late']} requests (the generator's lateness)")
     print(f"bets resolved by the gateway during the run: {report['settled_during_run']}")
     if report["stream"].get("connected") is not None:
         print("stream watchers:", report["stream"])
