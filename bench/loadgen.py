@@ -993,9 +993,15 @@ def with_server(
         json.dumps({k: v for k, v in settings.items() if k != "TAPGATE_ADMIN_TOKEN"}),
     )
     server.start()
+    url = f"http://127.0.0.1:{server.port}"
     try:
         assert server.proc is not None
-        return body(f"http://127.0.0.1:{server.port}", server.proc.pid, server.token), settings
+        run = body(url, server.proc.pid, server.token)
+        # the gateway's own histograms (request time, queue wait, flush, loop lag) of the
+        # run, beside its report: where the latency went
+        opts.out.mkdir(parents=True, exist_ok=True)
+        (opts.out / f"{run.scenario}-metrics.txt").write_text(httpx.get(f"{url}/metrics").text)
+        return run, settings
     finally:
         server.stop()
 

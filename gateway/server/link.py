@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -181,6 +182,11 @@ class OwnerLink:
                 return
 
 
+# A bet's values in field order, for the owner's BetRequest(*values): one C call, where
+# dataclasses.astuple deep-copies every value (7% of a worker's samples under load).
+_BET_VALUES = operator.attrgetter(*(f.name for f in dataclasses.fields(BetRequest)))
+
+
 class RemotePlacement:
     """``Admission.place`` split across the worker and the owner, in the same order."""
 
@@ -199,7 +205,7 @@ class RemotePlacement:
         if self.verify_only:  # the harness's efficiency baseline; never in production
             return VERIFY_ONLY_RECEIPT, 0, False
         refused, receipt, bet_id, replayed, fields = await self.link.ask(
-            "admit", dataclasses.astuple(bet), now
+            "admit", _BET_VALUES(bet), now
         )
         if refused is not None:
             raise unpack_rejection(refused)
