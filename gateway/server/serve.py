@@ -16,6 +16,7 @@ from starlette.types import ASGIApp
 from gateway.config import Settings, unknown_settings
 from gateway.errors import ConfigError
 from gateway.http.deadline import with_request_deadline
+from gateway.http.stream_deflate import stream_protocol
 from gateway.lockfile import hold_lock
 from gateway.server.app import create_app
 from gateway.server.sdnotify import Notifier
@@ -124,7 +125,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, host: str, port: int) -> uv
         log_level="warning",
         timeout_graceful_shutdown=30,
         backlog=4096,
-        ws="websockets",
+        ws=stream_protocol(),  # uvicorn's websockets, each message compressed once
         ws_max_size=4096,  # the stream takes only small subscribe messages
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,

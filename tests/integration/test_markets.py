@@ -331,10 +331,18 @@ def test_stream_sends_a_market_only_to_the_connections_watching_it(
     market: tuple[GatewayProcess, ScriptedFeed],
 ) -> None:
     """An idle connection gets nothing public; watch sends a snapshot then the market's
-    numbered events; an unknown market is refused; unwatch (in a binary frame) stops them."""
+    numbered events; an unknown market is refused; unwatch (in a binary frame) stops them.
+    The client's permessage-deflate offer is answered without server context takeover
+    (each message compressed once for every connection) and every message reads back."""
     gw, _ = market
     url = gw.url.replace("http", "ws") + "/api/stream"
     with connect(url, open_timeout=5) as idle, connect(url, open_timeout=5) as ws:
+        for conn in (idle, ws):
+            assert conn.response is not None
+            agreed = conn.response.headers["Sec-WebSocket-Extensions"]
+            assert (
+                agreed.startswith("permessage-deflate") and "server_no_context_takeover" in agreed
+            )
         assert orjson.loads(idle.recv(timeout=5))["type"] == "hello"
         assert orjson.loads(ws.recv(timeout=5))["type"] == "hello"
         ws.send(orjson.dumps({"op": "watch", "markets": ["NOPE"]}).decode())
