@@ -20,14 +20,17 @@ the gateway resolved during the run.
 
 The gateway runs as it ships (bench/shipped.env changes nothing) unless --env names a
 scenario's settings; the settings are printed with the results. The cells come from the
-live grid read just before signing (CellPlan: the first column that opens far enough
-after each bet's due time, rows around the price that every open column offers), so any
-market setup works. Every answer other than 202 is counted by its error code, and the
-report accounts CPU: the server's per accepted bet, and the generator's own.
+live grid (CellPlan: the first column that opens far enough after each bet's due time,
+rows in the middle of what that column offers on each side of the price), so any market
+setup works. Every answer other than 202 is counted by its error code, and the report
+accounts CPU: the server's per accepted bet, and the generator's own (signers included).
 
-Every request is signed before the run, with timestamp = its scheduled send time and a
-cell open at that time. Latency is measured from when a request was due, not when it was
-sent (no coordinated omission). Traffic goes to loopback only, from 128 source addresses in
+Every request is signed with timestamp = its scheduled send time and a cell open at that
+time. The open loop signs each second of requests 4 s before it is due, on the rows the
+grid offers then (RollingSigner: the price walks during a run); the closed loop signs
+before the run on six rows and skips requests for rows the grid stopped offering.
+Latency is measured from when a request was due, not when it was sent (no coordinated
+omission). Traffic goes to loopback only, from 128 source addresses in
 127.0.0.0/8 with the wallets partitioned across them, and every run is bounded in time.
 The harness starts and stops the gateway itself unless --url points at a running one.
 Exit status: the original floor (p95 < 100 ms, errors < 1%), or with --targets the table
@@ -95,8 +98,11 @@ class CellPlan:
     rows: tuple[int, ...]
 
     @classmethod
-    def read(cls, url: str, market: str = MARKET, at_ms: int | None = None) -> CellPlan:
-        """The plan for bets due from ``at_ms`` (default: now) on, from the live grid."""
+    def read(
+        cls, url: str, market: str = MARKET, at_ms: int | None = None, count: int = 3
+    ) -> CellPlan:
+        """The plan for bets due from ``at_ms`` (default: now) on, from the live grid, on
+        ``count`` rows."""
         summary = next(
             m
             for m in httpx.get(f"{url}/api/markets", timeout=10).json()["markets"]
@@ -109,7 +115,7 @@ class CellPlan:
         if plan.lock_ahead_ms + SLACK_MS + plan.column_ms > plan.horizon_ms:
             raise SystemExit(f"{market}: no column stays open long enough to bet on")
         at_ms = int(time.time() * 1000) if at_ms is None else at_ms
-        rows = plan.pick_rows(grid, at_ms)
+        rows = plan.pick_rows(grid, at_ms, count)
         if not rows:
             raise SystemExit(f"{market} offers no cells now: {summary['breaker']}")
         return dataclasses.replace(plan, rows=rows)
@@ -117,17 +123,21 @@ class CellPlan:
     def column(self, ts_ms: int) -> int:
         return -(-(ts_ms + self.lock_ahead_ms + SLACK_MS) // self.column_ms)
 
-    def pick_rows(self, grid: dict[str, Any], at_ms: int) -> tuple[int, ...]:
-        """Three rows offered in the columns that bets due at ``at_ms`` go to, each as far
-        from the edges of what is offered as it can be: the price may walk either way
-        before the column closes (towards it, the cell's multiplier falls below the
-        minimum; away, it leaves the grid)."""
+    def offered(self, grid: dict[str, Any], at_ms: int) -> list[int]:
+        """The rows offered in both columns that bets due at ``at_ms`` may go to."""
         first = self.column(at_ms)
         by_column: dict[int, set[int]] = {}
         for c in grid["cells"]:
             by_column.setdefault(c["col"], set()).add(c["row"])
         wanted = [by_column[col] for col in (first, first + 1) if col in by_column]
-        offered = sorted(set.intersection(*(wanted or by_column.values()))) if by_column else []
+        return sorted(set.intersection(*(wanted or by_column.values()))) if by_column else []
+
+    def pick_rows(self, grid: dict[str, Any], at_ms: int, count: int = 3) -> tuple[int, ...]:
+        """``count`` rows offered in the columns that bets due at ``at_ms`` go to, each as far
+        from the edges of what is offered as it can be: the price may walk either way
+        before the column closes (towards it, the cell's multiplier falls below the
+        minimum; away, it leaves the grid)."""
+        offered = self.offered(grid, at_ms)
         if not offered:
             return ()
         price_row: int = grid["price"] // self.band
@@ -143,7 +153,7 @@ class CellPlan:
             side = -1 if row < price_row else 1
             return abs(abs(row - price_row) - centre[side])
 
-        return tuple(sorted(sorted(offered, key=key)[:3]))
+        return tuple(sorted(sorted(offered, key=key)[:count]))
 
     def cell(self, ts_ms: int, serial: int) -> str:
         return f"cell-{self.rows[serial % len(self.rows)]}-{self.column(ts_ms)}"
@@ -437,14 +447,17 @@ async def open_loop(
 async def closed_loop(
     host: str,
     port: int,
-    slots: list[list[list[bytes]]],
+    slots: list[list[list[tuple[int, bytes]]]],
     slot_seconds: float,
     per_address: int,
     start_at: float,
     duration: float,
+    offered: set[int] | None,
 ) -> tuple[array.array, array.array, array.array, float]:
     """Each connection sends its next request as soon as the previous one is answered,
-    taking requests from the time slot that matches the clock (timestamps stay fresh)."""
+    taking requests from the time slot that matches the clock (timestamps stay fresh),
+    skipping those for a row the live grid no longer offers (``offered``, kept current by
+    ``follow_rows``; None: every row)."""
     loop = asyncio.get_running_loop()
     sent_at = array.array("d")
     latency = array.array("d")
@@ -459,10 +472,15 @@ async def closed_loop(
         now = clock() - mono_start
         k = int(now / slot_seconds)
         for slot in range(k, min(k + 3, len(slots))):
+            queue = slots[slot][a]
             c = cursor[slot][a]
-            if c < len(slots[slot][a]):
-                cursor[slot][a] = c + 1
-                return slots[slot][a][c]
+            while c < len(queue):
+                row, raw = queue[c]
+                c += 1
+                if offered is None or row in offered:
+                    cursor[slot][a] = c
+                    return raw
+            cursor[slot][a] = c
         return None
 
     def fire(conn: _Conn) -> None:
@@ -928,9 +946,29 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
     return run
 
 
+async def follow_rows(url: str, plan: CellPlan, into: set[int], stop: asyncio.Event) -> None:
+    """Keep ``into`` the rows the live grid offers now, twice a second, until ``stop``."""
+    async with httpx.AsyncClient(base_url=url, timeout=5) as client:
+        while not stop.is_set():
+            try:
+                grid = (await client.get(f"/api/markets/{plan.market}/grid")).json()
+                rows = plan.offered(grid, int(time.time() * 1000))
+                into.clear()
+                into.update(rows)
+            except httpx.HTTPError:
+                pass  # the gateway is busy: the last rows stand
+            try:
+                await asyncio.wait_for(stop.wait(), 0.5)
+            except TimeoutError:
+                pass
+
+
 def run_closed(
     opts: Options, url: str, pid: int | None, token: str | None, assumed_max: float = 10_000.0
 ) -> Run:
+    """Signed before the run (a closed loop runs faster than signing could keep up with),
+    on six rows around the price; during the run, requests for rows the grid stopped
+    offering are skipped, so the price's walk does not turn into refusals."""
     slot_seconds = 0.1
     nslots = int(opts.duration / slot_seconds) + 3
     per_slot = int(assumed_max * slot_seconds)
@@ -940,37 +978,46 @@ def run_closed(
         ts = int((start_wall + k * slot_seconds) * 1000)
         for j in range(per_slot):
             jobs.append(((k * per_slot + j) % opts.wallets, ts, k * per_slot + j))
-    plan = STUB_PLAN if opts.scenario in ("asgi", "peer") else CellPlan.read(url)
+    stub = opts.scenario in ("asgi", "peer")
+    plan = STUB_PLAN if stub else CellPlan.read(url, MARKET, int(start_wall * 1000), count=6)
     print("cells:", plan)
     flat = sign_all(seeds, jobs, opts.workers, plan)
-    slots: list[list[list[bytes]]] = []
+    slots: list[list[list[tuple[int, bytes]]]] = []
     for k in range(nslots):
-        by_address: list[list[bytes]] = [[] for _ in ADDRESSES]
+        by_address: list[list[tuple[int, bytes]]] = [[] for _ in ADDRESSES]
         for j in range(per_slot):
-            w = (k * per_slot + j) % opts.wallets
-            by_address[w % len(ADDRESSES)].append(flat[k * per_slot + j])
+            serial = k * per_slot + j
+            row = plan.rows[serial % len(plan.rows)]
+            by_address[(serial % opts.wallets) % len(ADDRESSES)].append((row, flat[serial]))
         slots.append(by_address)
     if time.time() > start_wall - 1:
         raise SystemExit("signing took longer than planned; the timestamps would be stale")
     host, port = _host_port(url)
     run = Run(opts.scenario, "closed loop", array.array("d"), started_wall=start_wall)
+    offered: set[int] | None = None if stub else set(plan.rows)
 
     async def go() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(sampler(url, pid, 1.0, run.samples, stop))
         watchers = asyncio.create_task(audience(url, opts.subscribers, run.audience, stop))
+        rows = (
+            None if offered is None else asyncio.create_task(follow_rows(url, plan, offered, stop))
+        )
         sent, lat, st, elapsed = await closed_loop(
-            host, port, slots, slot_seconds, opts.per_address, start_wall, opts.duration
+            host, port, slots, slot_seconds, opts.per_address, start_wall, opts.duration, offered
         )
         run.due, run.latency, run.status, run.elapsed = sent, lat, st, elapsed
         stop.set()
         await task
         await watchers
+        if rows is not None:
+            await rows
 
     REFUSALS.clear()
 
     uvloop.run(go())
     run.refusals = dict(REFUSALS)
+    run.rows_seen = list(plan.rows)
     return run
 
 
@@ -1120,7 +1167,7 @@ def print_table(report: dict[str, Any]) -> None:
         if len(c["server_us_per_bet_by_process"]) > 1:
             print("server CPU per bet by process (us):", c["server_us_per_bet_by_process"])
     if report["rows_bet_on"]:
-        print(f"rows bet on (read from the grid each second): {report['rows_bet_on']}")
+        print(f"rows bet on: {report['rows_bet_on']}")
     if report["signed_late"]:
         print(f"SIGNED LATE: {report['signed_late']} requests (the generator's lateness)")
     print(f"bets resolved by the gateway during the run: {report['settled_during_run']}")
