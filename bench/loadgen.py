@@ -485,7 +485,11 @@ async def closed_loop(
 
     def fire(conn: _Conn) -> None:
         nonlocal active
-        raw = next_request(conn.address) if clock() < stop_at else None
+        running = clock() < stop_at
+        raw = next_request(conn.address) if running else None
+        if raw is None and running and not conn.closed:  # none usable now: try again soon
+            loop.call_later(0.01, fire, conn)
+            return
         if raw is None or conn.closed:
             active -= 1
             if active == 0 and not all_done.done():
@@ -955,8 +959,8 @@ async def follow_rows(url: str, plan: CellPlan, into: set[int], stop: asyncio.Ev
                 rows = plan.offered(grid, int(time.time() * 1000))
                 into.clear()
                 into.update(rows)
-            except httpx.HTTPError:
-                pass  # the gateway is busy: the last rows stand
+            except (httpx.HTTPError, KeyError, ValueError):
+                pass  # the gateway is busy or refused the read: the last rows stand
             try:
                 await asyncio.wait_for(stop.wait(), 0.5)
             except TimeoutError:
