@@ -161,6 +161,7 @@ class CellPlan:
 
 # "<status> <code>" -> count for every answer other than 202 in the current run
 REFUSALS: dict[str, int] = {}
+REFUSAL_SAMPLES: list[str] = []  # the messages of its first few refusals
 STUB_PLAN = CellPlan(MARKET, 5_000, 2_000, 60_000, 20, (1, 2, 3))  # shipped geometry, any rows
 
 
@@ -259,6 +260,9 @@ class _Conn(asyncio.Protocol):
             at = body.find(b'"code":"')
             code = body[at + 8 : body.find(b'"', at + 8)].decode() if at >= 0 else "-"
             REFUSALS[f"{status} {code}"] = REFUSALS.get(f"{status} {code}", 0) + 1
+            if len(REFUSAL_SAMPLES) < 5:  # the first few whole messages say why
+                at = body.find(b'"message":"')
+                REFUSAL_SAMPLES.append(body[at + 11 : body.find(b'"', at + 11)].decode())
         del buf[: end + 4 + length]
         if b"\r\nconnection: close" in head.lower():
             self.closed = True
@@ -291,6 +295,7 @@ class Run:
     samples: list[dict[str, float]] = field(default_factory=list)
     refusals: dict[str, int] = field(default_factory=dict)  # "<status> <code>" -> count
     audience: dict[str, int] = field(default_factory=dict)  # stream watchers' counts
+    refusal_samples: list[str] = field(default_factory=list)  # the first refusals' messages
     signed_late: int = 0  # open loop: requests the harness signed only after they were due
     rows_seen: list[int] = field(default_factory=list)  # open loop: every row it bet on
 
@@ -940,11 +945,13 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
         await watchers
 
     REFUSALS.clear()
+    REFUSAL_SAMPLES.clear()
     try:
         uvloop.run(go())
     finally:
         signer.close()
     run.refusals = dict(REFUSALS)
+    run.refusal_samples = list(REFUSAL_SAMPLES)
     run.signed_late = signer.late(start_wall, due)
     run.rows_seen = sorted({row for plan in signer.plans for row in plan.rows})
     return run
@@ -1018,9 +1025,11 @@ def run_closed(
             await rows
 
     REFUSALS.clear()
+    REFUSAL_SAMPLES.clear()
 
     uvloop.run(go())
     run.refusals = dict(REFUSALS)
+    run.refusal_samples = list(REFUSAL_SAMPLES)
     run.rows_seen = list(plan.rows)
     return run
 
@@ -1141,6 +1150,7 @@ def describe(run: Run, settings: dict[str, str]) -> dict[str, Any]:
     streams = [s.get("tapgate_stream_connections", 0.0) for s in during]
     report["stream"] = {**run.audience, "server_connections_max": max(streams, default=0.0)}
     report["refusals"] = run.refusals
+    report["refusal_samples"] = run.refusal_samples
     report["samples"] = run.samples
     return report
 
@@ -1178,7 +1188,7 @@ def print_table(report: dict[str, Any]) -> None:
     if report["stream"].get("connected") is not None:
         print("stream watchers:", report["stream"])
     if report["refusals"]:
-        print("refusals:", report["refusals"])
+        print("refusals:", report["refusals"], "first:", report["refusal_samples"])
 
 
 def plot(run: Run, path: Path) -> None:
