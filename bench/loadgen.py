@@ -26,7 +26,7 @@ setup works. Every answer other than 202 is counted by its error code, and the r
 accounts CPU: the server's per accepted bet, and the generator's own (signers included).
 
 Every request is signed with timestamp = its scheduled send time and a cell open at that
-time. The open loop signs each second of requests 4 s before it is due, on the rows the
+time. The open loop signs each second of requests 2 s before it is due, on the rows the
 grid offers then (RollingSigner: the price walks during a run); the closed loop signs
 before the run on six rows and skips requests for rows the grid stopped offering.
 Latency is measured from when a request was due, not when it was sent (no coordinated
@@ -793,9 +793,11 @@ class Options:
 
 
 # Each second of the open loop's requests is signed this long before the first of them is
-# due, on a plan read just before: time enough for a busy machine to sign a second's worth,
-# little enough that the price has not walked off the plan's rows.
-SIGN_AHEAD_S = 4.0
+# due, on a plan read just before: time enough for a busy machine to sign a second's worth
+# (about 0.1 s on two niced processes here), little enough that the price has not walked
+# off the plan's rows (the sim's walk is ~0.9 bands a root-second; at 4 s ahead, three of
+# eight 60 s runs had seconds-long bursts of cell_closed, most likely such a row).
+SIGN_AHEAD_S = 2.0
 SLICE_S = 1.0
 
 
