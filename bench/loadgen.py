@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import array
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
@@ -260,8 +261,8 @@ class _Conn(asyncio.Protocol):
             at = body.find(b'"code":"')
             code = body[at + 8 : body.find(b'"', at + 8)].decode() if at >= 0 else "-"
             REFUSALS[f"{status} {code}"] = REFUSALS.get(f"{status} {code}", 0) + 1
-            if len(REFUSAL_SAMPLES) < 5:  # the first few whole messages say why
-                at = body.find(b'"message":"')
+            at = body.find(b'"message":"')
+            if len(REFUSAL_SAMPLES) < 5 and at >= 0:  # the first few messages say why
                 REFUSAL_SAMPLES.append(body[at + 11 : body.find(b'"', at + 11)].decode())
         del buf[: end + 4 + length]
         if b"\r\nconnection: close" in head.lower():
@@ -423,7 +424,7 @@ async def open_loop(
     await asyncio.sleep(max(0.0, start_at - time.time()))
     mono_start = clock()
     i = 0
-    while i < n:
+    while i < n and time.time() < deadline:  # bounded even if signing stopped
         now = clock() - mono_start
         while i < n and due[i] <= now and requests[i] is not None:
             a = addr_of[i]
@@ -861,8 +862,8 @@ class RollingSigner:
             await asyncio.sleep(max(0.0, start_wall + k * SLICE_S - SIGN_AHEAD_S - time.time()))
             try:
                 plan = await asyncio.to_thread(self.plan_at, self.jobs[self.slices[k][0]][1])
-            except SystemExit as exc:  # nothing offered now (a breaker): bet as before
-                print(f"second {k}: {exc}; the previous second's cells again")
+            except (SystemExit, Exception) as exc:  # nothing offered, or no answer in time
+                print(f"second {k}: {exc!r}; the previous second's cells again")
                 plan = self.plans[-1]
             parts = self._parts(k, plan)
             signed = await asyncio.gather(
@@ -871,12 +872,13 @@ class RollingSigner:
             self._fill(k, plan, list(signed))
 
     def late(self, start_wall: float, due: array.array) -> int:
-        """How many requests were signed only after they were due (sent late by us)."""
+        """How many requests were signed only after they were due (sent late by us), or
+        never (the run ended first)."""
         return sum(
             1
             for k, (lo, hi) in enumerate(self.slices)
             for i in range(lo, hi)
-            if self.ready_wall[k] > start_wall + due[i]
+            if not self.ready_wall[k] or self.ready_wall[k] > start_wall + due[i]
         )
 
     def close(self) -> None:
@@ -942,7 +944,9 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
         )
         run.latency, run.status, run.elapsed = lat, st, elapsed
         stop.set()
-        await signing
+        signing.cancel()  # done already, unless the run hit its deadline waiting for it
+        with contextlib.suppress(asyncio.CancelledError):
+            await signing
         await task
         await watchers
 
