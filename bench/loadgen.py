@@ -600,6 +600,13 @@ def proc_stats(pid: int) -> tuple[float, float]:
     return sum(cpu for cpu, _ in per.values()), sum(rss for _, rss in per.values())
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds ``pid`` has used (OSError once it is gone)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_stats(pid: int) -> dict[int, tuple[float, float]]:
     """pid -> (CPU seconds, RSS MiB) for ``pid`` and its children (a gateway's workers)."""
     out = {}
@@ -607,15 +614,14 @@ def tree_stats(pid: int) -> dict[int, tuple[float, float]]:
         children = [int(child) for child in f.read().split()]
     for one in [pid, *children]:
         try:
-            with open(f"/proc/{one}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            cpu = cpu_seconds(one)
             with open(f"/proc/{one}/status") as f:
                 rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
         except (OSError, StopIteration):
             if one == pid:
                 raise
             continue  # a worker that just exited
-        out[one] = ((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), rss / 1024)
+        out[one] = (cpu, rss / 1024)
     return out
 
 
@@ -625,15 +631,11 @@ def children_cpu(exclude: int | None) -> float:
     me = os.getpid()
     for task in os.listdir(f"/proc/{me}/task"):
         with open(f"/proc/{me}/task/{task}/children") as f:
-            for child in f.read().split():
-                if int(child) == exclude:
+            for child in map(int, f.read().split()):
+                if child == exclude:
                     continue
-                try:
-                    with open(f"/proc/{child}/stat") as f2:
-                        fields = f2.read().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                with contextlib.suppress(OSError):  # one that just exited
+                    total += cpu_seconds(child)
     return total
 
 

@@ -4,7 +4,7 @@ Every watcher of a market receives the same texts (ticks and grid updates of ~4-
 With the usual negotiation each connection keeps its own compression context, so each
 text is compressed again for every connection: in the ``live`` scenario (300 watchers)
 that was a quarter of a worker's CPU and, in a turn that fans one message out to every
-watcher, a stall of many milliseconds (bench/RESULTS.md, 2026-11-29 18:4x).
+watcher, a stall of many milliseconds (bench/RESULTS.md, 2026-11-29 18:45-18:48).
 
 Here the server always answers ``server_no_context_takeover`` (RFC 7692 lets a server
 add it to any offer): each message it sends is compressed on its own, so the compressed
