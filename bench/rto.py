@@ -38,17 +38,13 @@ def build(db: Path, bets: int) -> None:
         BEGIN;
         INSERT INTO accounts (id, kind) VALUES ('{WALLET}', 'wallet');
         INSERT INTO deposits VALUES ('d', '{WALLET}', {bets * 10}, 0);
-        INSERT INTO ledger (txn, account, amount, kind, created_at) VALUES
-          ('deposit:d', 'deposits', {-bets * 10}, 'deposit', 0),
-          ('deposit:d', '{WALLET}', {bets * 10}, 'deposit', 0);
+        INSERT INTO postings (txn, debit, credit, amount, kind, created_at)
+        VALUES ('deposit:d', 'deposits', '{WALLET}', {bets * 10}, 'deposit', 0);
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {bets})
         INSERT INTO bets (id, wallet, nonce, market, cell_id, amount, multiplier,
                           potential_payout, ts, signature, accepted_at, batch_id, receipt)
         SELECT i, '{WALLET}', 'n' || i, 'BTC-USD', 'cell-650-' || (i / 100), 10, 190, 19,
                i, '{"0" * 128}', i, i / 256 + 1, printf('%.330c', 'x') FROM n;
-        INSERT INTO ledger (txn, account, amount, kind, bet_id, created_at)
-        SELECT 'stake:' || id, '{WALLET}', -10, 'stake', id, id FROM bets
-        UNION ALL SELECT 'stake:' || id, 'house', 10, 'stake', id, id FROM bets;
         INSERT INTO settlements (bet_id, outcome, payout, settled_at)
         SELECT id, 'lost', 0, id FROM bets;
         COMMIT;

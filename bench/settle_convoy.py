@@ -12,7 +12,6 @@ triggers), first with the thread alone, then with a second thread running Python
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import sqlite3
 import sys
@@ -70,7 +69,7 @@ def settle_all(conn: sqlite3.Connection, bets: int, chunk: int, wallets: list[st
             for i in range(first, min(first + chunk, bets + 1))
         ]
         started = time.perf_counter()
-        writer._transaction(conn, functools.partial(settle, conn, items, 2000))
+        settle(conn, items, 2000)
         spent += time.perf_counter() - started
     return spent
 

@@ -235,9 +235,7 @@ class Markets:
         return how many were settled."""
         total = 0
         while chunk := self.decided(market, now_ms, self.settle_batch):
-            settled = set(
-                await self.writer.transaction(settle, [item for _, item in chunk], now_ms)
-            )
+            settled = set(await self.writer.run(settle, [item for _, item in chunk], now_ms))
             done = [bet for bet, _ in chunk if bet.bet_id in settled]
             won_by_cell: dict[tuple[int, int], int] = {}
             for bet, settlement in chunk:

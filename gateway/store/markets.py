@@ -1,8 +1,8 @@
-"""Market writes, run on the writer connection inside one transaction each.
+"""Market writes, run on the writer connection.
 
 - ticks: committed before the market uses them (audit and replay);
-- settlements: a bet's outcome, its status change (through the ``settlements_apply``
-  trigger) and its payout or refund ledger rows, many bets per transaction;
+- settlements: a bet's outcome, its status change (the ``settlements_apply`` trigger) and
+  its payout or refund ledger rows (``settlements_pay``), many bets in one statement;
 - operator halts, so that a halt survives a restart.
 """
 
@@ -49,11 +49,12 @@ def insert_ticks(conn: sqlite3.Connection, market: str, rows: Sequence[TickRow])
     )
 
 
-# One statement per table for a whole chunk, the rows as one JSON array (as the writer's
-# group insert does), and one result row for the open check. executemany, or reading a
-# result row by row, steps once per row, and at every step the writer thread hands the
-# GIL back and waits for it again, up to a switch interval each while the event loop is
-# busy: 226 ms for 100 bets that way, 9 ms this way (bench/settle_convoy.py).
+# One read and one write for a whole chunk, the rows as one JSON array (as the writer's
+# group insert does). executemany, or reading a result row by row, steps once per row, and
+# at every step the writer thread hands the GIL back and waits for it again, up to a
+# switch interval each while the event loop is busy: 226 ms for 100 bets that way, 9 ms
+# with a statement per table in a transaction, less with the write as one statement that
+# commits by itself (bench/settle_convoy.py, ADR 14).
 _STILL_OPEN = """
 SELECT json_group_array(id) FROM bets
  WHERE status = 'accepted' AND id IN (SELECT value FROM json_each(?1))
@@ -62,38 +63,30 @@ _SETTLEMENTS = """
 INSERT INTO settlements (bet_id, outcome, payout, tick_seq, settled_at)
 SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 FROM json_each(?1)
 """
-_PAYOUTS = """
-INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at)
-SELECT value ->> 0, 'house', value ->> 1, value ->> 2, value ->> 3, value ->> 4, ?2
-  FROM json_each(?1)
-"""
 
 
 def settle(conn: sqlite3.Connection, items: Sequence[Settlement], now_ms: int) -> list[int]:
-    """Settle the bets still open among ``items``; return the ids settled.
+    """Settle the bets still open among ``items``, with their payouts and refunds, in one
+    statement that commits by itself (outside any transaction); return the ids settled.
 
     A bet that is no longer open (settled already, by this process before a crash or by
-    another path) is refused and logged, never settled twice: the settlements primary
-    key and the status triggers would refuse it anyway.
+    another path) is refused and logged, never settled twice. Only the writer connection
+    writes, one call at a time, so nothing settles a bet between the read and the write;
+    if something did, the status trigger would refuse the whole statement.
     """
     ids = orjson.dumps([item.bet_id for item in items])
     (found,) = conn.execute(_STILL_OPEN, (ids,)).fetchone()
     open_ids = set(orjson.loads(found))
     settled = []
     rows = []
-    ledger = []
-    for bet_id, wallet, outcome, payout, tick_seq in items:
+    for bet_id, _wallet, outcome, payout, tick_seq in items:
         if bet_id not in open_ids:
             log.warning("settlement_refused", bet_id=bet_id, outcome=outcome, reason="not open")
             continue
         rows.append((bet_id, outcome, payout, tick_seq))
-        if payout:
-            kind = "payout" if outcome == "won" else "refund"
-            ledger.append((f"{kind}:{bet_id}", wallet, payout, kind, bet_id))
         settled.append(bet_id)
-    conn.execute(_SETTLEMENTS, (orjson.dumps(rows), now_ms))
-    if ledger:
-        conn.execute(_PAYOUTS, (orjson.dumps(ledger), now_ms))
+    if rows:
+        conn.execute(_SETTLEMENTS, (orjson.dumps(rows), now_ms))
     return settled
 
 

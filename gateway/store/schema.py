@@ -15,7 +15,9 @@ Invariants live in the database as well as in the code:
 - ledger rows come in balanced pairs: they are written through the ``postings`` view,
   whose trigger inserts both legs of one amount; a direct INSERT into ``ledger`` is
   refused (v5). ``tapgate check`` also sums every transaction;
-- each bet records the quote it was priced on: tick seq, sigma band, P(win) (v5).
+- each bet records the quote it was priced on: tick seq, sigma band, P(win) (v5);
+- a bet is never stored without its stake, nor settled won or void without its payout or
+  refund: inserting the bet or the settlement posts them in the same statement (v7).
 
 Indexes on ``bets`` are few on purpose: every index keyed by wallet takes an insert at a
 random place per bet, and those pages are what each group commit and checkpoint write.
@@ -267,7 +269,26 @@ BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6)
+# v7: the stake is the bet row's own trigger, the payout or refund the settlement's, so a
+# group of bets or a chunk of settlements is one INSERT statement, committed as SQLite's
+# implicit transaction (ADR 14): the writer thread takes the GIL back once for it instead
+# of once for each of BEGIN, the INSERTs and COMMIT.
+_V7 = """
+CREATE TRIGGER bets_stake AFTER INSERT ON bets
+BEGIN
+    INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at)
+    VALUES ('stake:' || NEW.id, NEW.wallet, 'house', NEW.amount, 'stake', NEW.id, NEW.accepted_at);
+END;
+CREATE TRIGGER settlements_pay AFTER INSERT ON settlements WHEN NEW.payout > 0
+BEGIN
+    INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at)
+    SELECT iif(NEW.outcome = 'won', 'payout:', 'refund:') || NEW.bet_id, 'house', wallet,
+           NEW.payout, iif(NEW.outcome = 'won', 'payout', 'refund'), NEW.bet_id, NEW.settled_at
+      FROM bets WHERE id = NEW.bet_id;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5, _V6, _V7)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -1,14 +1,16 @@
 """The single writer: group commit of bets, and every other write, on one connection.
 
 Admitted bets wait in a bounded ``BatchQueue``. The flusher drains it when it holds
-``batch_max`` bets or the oldest has waited ``batch_wait_ms``, and writes the group in
-one transaction (one fsync): the bets, their double-entry ledger rows and, through
-the ledger trigger, the balances. Each bet's future resolves only after COMMIT
-returned. A failed transaction is rolled back whole and every bet in it is refused.
+``batch_max`` bets or the oldest has waited ``batch_wait_ms``, and writes the group as
+one INSERT statement, which SQLite commits as its own transaction (one fsync): the bets
+and, through the schema's triggers, their stake postings and the balances. Each bet's
+future resolves only after that statement returned. A failed statement is rolled back
+whole and every bet in it is refused.
 
-The connection lives on one dedicated thread and each transaction runs there as one
-call, so a group costs one hand-off between the event loop and the thread, not one per
-statement (ADR 3 has the measurement).
+The connection lives on one dedicated thread and each write runs there as one call, so a
+group costs one hand-off between the event loop and the thread (ADR 3), and one statement
+means the thread takes the GIL back once per group, not once per BEGIN, INSERT and COMMIT
+(ADR 14 has the measurement).
 """
 
 from __future__ import annotations
@@ -47,11 +49,6 @@ SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->
        ?2, value ->> 12, value ->> 13, value ->> 14, value ->> 15, value ->> 16
   FROM json_each(?1) WHERE true
 ON CONFLICT (wallet, nonce) DO NOTHING
-"""
-_STAKE_LEDGER = """
-INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at)
-SELECT 'stake:' || id, wallet, 'house', amount, 'stake', id, accepted_at
-  FROM bets WHERE id BETWEEN ?1 AND ?2 AND batch_id = ?3
 """
 _BATCH_IDS = "SELECT id FROM bets WHERE id BETWEEN ? AND ? AND batch_id = ?"
 
@@ -359,21 +356,25 @@ def _write_bets(
     batch_id: int,
     rebuild: Callable[[set[int]], list[tuple[str, int]]],
 ) -> set[int]:
-    """Insert one group and its ledger rows; return the ids skipped for a reused nonce."""
+    """Insert one group, its stakes posted by the ``bets_stake`` trigger, in one statement
+    that commits by itself; return the ids skipped for a reused nonce."""
     first, last, count = ids
-
-    def work() -> set[int]:
-        inserted = conn.execute(_INSERT_BETS, (rows, batch_id)).rowcount
-        skipped: set[int] = set()
-        if inserted != count:  # ON CONFLICT skipped a nonce used long ago
-            kept = {r[0] for r in conn.execute(_BATCH_IDS, (first, last, batch_id))}
-            wanted = {r[0] for r in orjson.loads(rows)}
-            skipped = wanted - kept
-            conn.executemany("UPDATE bets SET receipt = ? WHERE id = ?", rebuild(skipped))
-        conn.execute(_STAKE_LEDGER, (first, last, batch_id))
-        return skipped
-
-    return _transaction(conn, work)
+    if conn.in_transaction:  # a bug elsewhere; committing it with the group would be worse
+        raise sqlite3.OperationalError("a transaction was left open on the writer connection")
+    inserted = conn.execute(_INSERT_BETS, (rows, batch_id)).rowcount
+    if inserted == count:
+        return set()
+    # ON CONFLICT skipped a nonce used long ago (rare): the wallet's later bets in the group
+    # carry receipts whose balance counted the skipped stake. They are corrected before any
+    # bet of the group is answered; a crash in between leaves only that field off (no money
+    # moves: balances are the ledger's), and a retry is answered with the stored receipt.
+    kept = {r[0] for r in conn.execute(_BATCH_IDS, (first, last, batch_id))}
+    skipped = {r[0] for r in orjson.loads(rows)} - kept
+    _transaction(
+        conn,
+        lambda: conn.executemany("UPDATE bets SET receipt = ? WHERE id = ?", rebuild(skipped)),
+    )
+    return skipped
 
 
 def _in_transaction(conn: sqlite3.Connection, work: Callable[..., T], args: tuple[Any, ...]) -> T:

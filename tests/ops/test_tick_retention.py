@@ -43,15 +43,11 @@ def conn(tmp_path: Path) -> Iterator[sqlite3.Connection]:
 
 
 def _bet(db: sqlite3.Connection, bet_id: int, quote_seq: int | None, accepted_at: int) -> None:
-    """A staked bet priced from tick ``quote_seq`` (None: from before schema v5)."""
+    """A bet priced from tick ``quote_seq`` (None: from before schema v5), staked by the
+    schema's trigger."""
     p_win = None if quote_seq is None else 0.5
     insert_bet(db, WALLET, id=bet_id, nonce=f"n{bet_id}", multiplier=194, ts=accepted_at,
                accepted_at=accepted_at, quote_seq=quote_seq, quote_p=p_win)  # fmt: skip
-    db.execute(
-        "INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at) "
-        "VALUES (?, ?, 'house', 10, 'stake', ?, ?)",
-        (f"stake:{bet_id}", WALLET, bet_id, accepted_at),
-    )
 
 
 def _seqs(db: sqlite3.Connection, table: str = "main.ticks") -> list[int]:

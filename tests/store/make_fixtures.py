@@ -56,6 +56,15 @@ VALUES (3, '{w}', 'n3', 'BTC-USD', 'cell-651-2990001', 10, 194, 19, NULL, 31, '{
 INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at)
 VALUES ('stake:3', '{w}', 'house', 10, 'stake', 3, 32);
 """,
+    6: """
+INSERT INTO bets (id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout,
+                  min_multiplier, ts, signature, accepted_at, batch_id, receipt,
+                  quote_seq, quote_sigma_low, quote_sigma_high, quote_p)
+VALUES (4, '{w}', 'n4', 'BTC-USD', 'cell-652-2990001', 20, 194, 38, NULL, 41, '{sig}',
+        42, 3, '{{}}', 3, 0.0002, 0.0003, 0.5);
+INSERT INTO postings (txn, debit, credit, amount, kind, bet_id, created_at)
+VALUES ('stake:4', '{w}', 'house', 20, 'stake', 4, 42);
+""",
 }
 
 

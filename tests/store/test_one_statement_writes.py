@@ -1,0 +1,146 @@
+"""A group of bets or a chunk of settlements is one statement: its ledger rows come with
+the rows, or nothing is stored."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import orjson
+import pytest
+
+from gateway.store.database import prepare
+from gateway.store.invariants import ledger_violations
+from gateway.store.markets import Settlement, settle
+from gateway.store.writer import _write_bets
+from tests.store.rows import insert_bet
+
+W = "a" * 64
+V = "b" * 64
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> sqlite3.Connection:
+    prepare(tmp_path / "t.db")
+    conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+    conn.execute("PRAGMA foreign_keys = ON")
+    for wallet in (W, V):
+        conn.execute("INSERT INTO accounts (id, kind) VALUES (?, 'wallet')", (wallet,))
+        conn.execute(
+            "INSERT INTO postings (txn, debit, credit, amount, kind, created_at) "
+            "VALUES (?, 'deposits', ?, 100, 'deposit', 0)",
+            (f"deposit:{wallet}", wallet),
+        )
+    return conn
+
+
+def _row(bet_id: int, wallet: str, nonce: str, amount: int) -> list[object]:
+    """A bet's values in the writer's insert order, its receipt naming its id."""
+    return [bet_id, wallet, nonce, "BTC-USD", "cell-1-1", amount, 200, 2 * amount, None, 1,
+            "s", 2, f"receipt-{bet_id}", 1, 0.1, 0.2, 0.5]  # fmt: skip
+
+
+def _balance(db: sqlite3.Connection, account: str) -> int:
+    return int(db.execute("SELECT balance FROM accounts WHERE id = ?", (account,)).fetchone()[0])
+
+
+def test_a_bet_row_posts_its_stake(db: sqlite3.Connection) -> None:
+    """Inserting a bet, whatever writes it, debits the wallet and credits the house."""
+    insert_bet(db, W, amount=30, potential_payout=57)
+    legs = db.execute("SELECT account, amount FROM ledger WHERE txn = 'stake:1' ORDER BY amount")
+    assert legs.fetchall() == [(W, -30), ("house", 30)]
+    assert _balance(db, W) == 70
+    assert ledger_violations(db) == []
+
+
+def test_a_bet_the_wallet_cannot_pay_is_not_stored(db: sqlite3.Connection) -> None:
+    """A stake above the balance refuses the bet row itself, not only its ledger rows."""
+    with pytest.raises(sqlite3.IntegrityError, match="balance >= 0"):
+        insert_bet(db, W, amount=101, potential_payout=191)
+    assert db.execute("SELECT count(*) FROM bets").fetchone() == (0,)
+    assert _balance(db, W) == 100
+
+
+def test_a_group_commits_by_itself(db: sqlite3.Connection) -> None:
+    """The group's one statement leaves no transaction open; rows and stakes are durable."""
+    rows = orjson.dumps([_row(1, W, "n1", 10), _row(2, V, "n1", 20)])
+    assert _write_bets(db, rows, (1, 2, 2), 7, lambda skipped: []) == set()
+    assert not db.in_transaction
+    assert (_balance(db, W), _balance(db, V), _balance(db, "house")) == (90, 80, 30)
+    assert db.execute("SELECT count(*) FROM bets WHERE batch_id = 7").fetchone() == (2,)
+
+
+def test_a_failing_row_stores_nothing_of_its_group(db: sqlite3.Connection) -> None:
+    """One bet the wallet cannot pay rolls back every bet and stake of its group."""
+    rows = orjson.dumps([_row(1, W, "n1", 10), _row(2, V, "n1", 101)])
+    with pytest.raises(sqlite3.IntegrityError):
+        _write_bets(db, rows, (1, 2, 2), 7, lambda skipped: [])
+    assert not db.in_transaction
+    assert db.execute("SELECT count(*) FROM bets").fetchone() == (0,)
+    assert (_balance(db, W), _balance(db, V)) == (100, 100)
+
+
+def test_a_reused_nonce_is_skipped_and_later_receipts_rebuilt(db: sqlite3.Connection) -> None:
+    """A nonce used long ago is skipped (no stake); the wallet's later bets in the group
+    get the receipts rebuilt without it."""
+    insert_bet(db, W, id=1, nonce="old", amount=5, potential_payout=9)
+    rows = orjson.dumps([_row(2, W, "old", 10), _row(3, W, "new", 20), _row(4, V, "n", 1)])
+    asked: list[set[int]] = []
+
+    def rebuild(skipped: set[int]) -> list[tuple[str, int]]:
+        asked.append(skipped)
+        return [("rebuilt-3", 3), ("rebuilt-4", 4)]
+
+    assert _write_bets(db, rows, (2, 4, 3), 9, rebuild) == {2}
+    assert asked == [{2}]
+    stored = db.execute("SELECT id, receipt FROM bets WHERE batch_id = 9 ORDER BY id")
+    assert stored.fetchall() == [(3, "rebuilt-3"), (4, "rebuilt-4")]
+    assert _balance(db, W) == 100 - 5 - 20
+    assert db.execute("SELECT count(*) FROM ledger WHERE txn = 'stake:2'").fetchone() == (0,)
+    assert not db.in_transaction
+
+
+def test_a_transaction_left_open_is_not_committed_with_a_group(db: sqlite3.Connection) -> None:
+    """The writer refuses to write a group into someone else's open transaction."""
+    db.execute("BEGIN")
+    with pytest.raises(sqlite3.OperationalError, match="left open"):
+        _write_bets(db, orjson.dumps([_row(1, W, "n1", 10)]), (1, 1, 1), 1, lambda s: [])
+    db.execute("ROLLBACK")
+    assert db.execute("SELECT count(*) FROM bets").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("outcome", "payout", "legs"),
+    [("won", 19, [(W, "payout", 19)]), ("void", 10, [(W, "refund", 10)]), ("lost", 0, [])],
+)
+def test_a_settlement_posts_its_payout(
+    db: sqlite3.Connection, outcome: str, payout: int, legs: list[tuple[str, str, int]]
+) -> None:
+    """Inserting a won or void settlement, whatever writes it, pays the wallet from the
+    house; a lost one posts nothing."""
+    insert_bet(db, W)
+    db.execute(
+        "INSERT INTO settlements (bet_id, outcome, payout, settled_at) VALUES (1, ?, ?, 5)",
+        (outcome, payout),
+    )
+    rows = db.execute(
+        "SELECT account, kind, amount FROM ledger WHERE bet_id = 1 AND kind <> 'stake' "
+        "AND amount > 0"
+    )
+    assert rows.fetchall() == legs
+    assert _balance(db, W) == 90 + payout
+    assert ledger_violations(db) == []
+
+
+def test_settle_writes_the_open_bets_in_one_statement(db: sqlite3.Connection) -> None:
+    """settle() settles the bets still open, skips the others, and commits by itself."""
+    insert_bet(db, W, id=1, nonce="n1")
+    insert_bet(db, W, id=2, nonce="n2")
+    settle(db, [Settlement(2, W, "lost", 0, None)], 5)
+    items = [Settlement(1, W, "won", 19, 7), Settlement(2, W, "won", 19, 7)]
+    assert settle(db, items, 9) == [1]
+    assert not db.in_transaction
+    statuses = db.execute("SELECT id, status FROM bets ORDER BY id").fetchall()
+    assert statuses == [(1, "won"), (2, "lost")]
+    assert _balance(db, W) == 100 - 10 - 10 + 19
+    assert db.execute("SELECT count(*) FROM ledger WHERE txn = 'payout:2'").fetchone() == (0,)
