@@ -12,7 +12,7 @@ import pytest
 from gateway.store.database import prepare
 from gateway.store.invariants import ledger_violations
 from gateway.store.markets import Settlement, settle
-from gateway.store.writer import _write_bets
+from gateway.store.writer import _transaction, _write_bets
 from tests.store.rows import insert_bet
 
 W = "a" * 64
@@ -98,6 +98,26 @@ def test_a_reused_nonce_is_skipped_and_later_receipts_rebuilt(db: sqlite3.Connec
     assert _balance(db, W) == 100 - 5 - 20
     assert db.execute("SELECT count(*) FROM ledger WHERE txn = 'stake:2'").fetchone() == (0,)
     assert not db.in_transaction
+
+
+def test_a_failed_transaction_is_rolled_back_before_the_next_group(
+    db: sqlite3.Connection,
+) -> None:
+    """A transaction that fails half-way (a deposit, a fix-up) leaves nothing behind, and
+    the next group is written on its own."""
+
+    def half_then_fail() -> None:
+        db.execute("INSERT INTO deposits VALUES ('late', ?, 5, 0)", (W,))
+        raise sqlite3.OperationalError("database or disk is full")
+
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        _transaction(db, half_then_fail)
+    assert not db.in_transaction
+    assert (
+        _write_bets(db, orjson.dumps([_row(1, W, "n1", 10)]), (1, 1, 1), 1, lambda s: []) == set()
+    )
+    assert db.execute("SELECT count(*) FROM deposits WHERE reference = 'late'").fetchone() == (0,)
+    assert _balance(db, W) == 90
 
 
 def test_a_transaction_left_open_is_not_committed_with_a_group(db: sqlite3.Connection) -> None:
