@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["ConfigError", "ErrorCode", "Rejection"]
+__all__ = ["ConfigError", "ErrorCode", "Rejection", "internal_rejection"]
 
 
 class ConfigError(ValueError):
@@ -66,3 +66,8 @@ class Rejection(Exception):
         self.field = field
         self.retry_after = retry_after
         self.headers = headers
+
+
+def internal_rejection() -> Rejection:
+    """The answer to a bug: a generic 500 that names nothing but the request id."""
+    return Rejection(ErrorCode.INTERNAL_ERROR, "internal error; quote the request id")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 import orjson
 
@@ -26,7 +27,7 @@ from gateway.market.service import Markets
 from gateway.protocol import BetRequest, check_window, format_multiplier, payout, verify
 from gateway.store.writer import Writer
 
-__all__ = ["Admission", "SignatureCheck", "VERIFY_ONLY_RECEIPT"]
+__all__ = ["Admission", "Admitted", "SignatureCheck", "VERIFY_ONLY_RECEIPT", "replayed_bet_id"]
 
 
 VERIFY_ONLY_RECEIPT = b'{"status":"verified","bench_verify_only":true}'
@@ -60,6 +61,19 @@ class SignatureCheck:
             bytes.fromhex(bet.signature) + message, bytes.fromhex(bet.wallet)
         ):
             raise Rejection(ErrorCode.INVALID_SIGNATURE, "signature does not verify")
+
+
+class Admitted(NamedTuple):
+    """A bet queued for the writer (``pending``), or a replay of one still in flight (None),
+    and the future its receipt will be set on."""
+
+    future: asyncio.Future[bytes]
+    pending: PendingBet | None
+
+
+def replayed_bet_id(receipt: bytes) -> int:
+    """The bet id a stored receipt names (a replay's answer)."""
+    return int(orjson.loads(receipt)["bet_id"])
 
 
 class Admission:
@@ -118,6 +132,22 @@ class Admission:
         self, bet: BetRequest, now: float, log: dict[str, object] | None = None
     ) -> tuple[bytes, int, bool]:
         """A signed ``bet``, from the replay lookup on (the rest of ``place``)."""
+        admitted = self.begin(bet, now)
+        if isinstance(admitted, bytes):
+            return admitted, replayed_bet_id(admitted), True
+        if admitted.pending is None:  # the first request is still in flight: share its fate
+            receipt = await asyncio.shield(admitted.future)
+            return receipt, replayed_bet_id(receipt), True
+        pending = admitted.pending
+        receipt = await admitted.future
+        if log is not None:
+            log["batch_id"] = pending.batch_id
+        return receipt, pending.bet_id, False
+
+    def begin(self, bet: BetRequest, now: float) -> bytes | Admitted:
+        """``admit`` up to the wait for the commit, without a task: the stored receipt of a
+        replay, or the future the receipt will be set on (Rejection if refused now). The
+        owner answers its workers from the future's callback (server/owner.py)."""
         s = self.settings
         now_ms = int(now * 1000)
         message = bet.message
@@ -126,11 +156,9 @@ class Admission:
         if seen is not None:
             if seen.message != message:
                 raise Rejection(ErrorCode.NONCE_REUSED, "this wallet already used this nonce")
-            if seen.future is not None:  # the first request is still in flight: share its fate
-                receipt = await asyncio.shield(seen.future)
-            else:
-                receipt = seen.receipt
-            return receipt, int(orjson.loads(receipt)["bet_id"]), True
+            if seen.future is not None:
+                return Admitted(seen.future, None)
+            return seen.receipt
 
         wait = self.wallet_buckets.take(bet.wallet, now)
         if wait:
@@ -176,7 +204,4 @@ class Admission:
             book.release(bet.wallet, bet.row, bet.col, bet.amount, pays)
             raise Rejection(ErrorCode.OVERLOADED, "the bet queue is full", retry_after=1.0)
         self.recent.begin(key, message, future)
-        receipt = await future
-        if log is not None:
-            log["batch_id"] = pending.batch_id
-        return receipt, pending.bet_id, False
+        return Admitted(future, pending)

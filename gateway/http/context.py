@@ -12,7 +12,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import Network
-from gateway.errors import ErrorCode, Rejection
+from gateway.errors import ErrorCode, Rejection, internal_rejection
 from gateway.http.client_address import ForwardedForInvalid, client_address, rate_key
 from gateway.http.errors import send_rejection
 from gateway.metrics import Metrics
@@ -103,7 +103,7 @@ class RequestContext:
                 raise
             await send_rejection(
                 send_with_headers,
-                Rejection(ErrorCode.INTERNAL_ERROR, "internal error; quote the request id"),
+                internal_rejection(),
                 rid,
             )
         finally:

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
-from gateway.errors import ErrorCode, Rejection
+from gateway.errors import ErrorCode, Rejection, internal_rejection
 from gateway.http.body import check_json_content_type, read_body
 from gateway.http.context import request_id
 from gateway.http.errors import STATUS, error_body, rejection_headers
@@ -69,9 +69,7 @@ def internal_error(request: Request, exc: Exception) -> Response:
 
     Starlette re-raises the exception after this response, so RequestContext logs it.
     """
-    return rejection_response(
-        request, Rejection(ErrorCode.INTERNAL_ERROR, "internal error; quote the request id")
-    )
+    return rejection_response(request, internal_rejection())
 
 
 def http_exception(request: Request, exc: Exception) -> Response:

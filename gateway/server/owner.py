@@ -15,8 +15,8 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message
 
-from gateway.bets.admission import Admission
-from gateway.errors import Rejection
+from gateway.bets.admission import Admission, replayed_bet_id
+from gateway.errors import Rejection, internal_rejection
 from gateway.protocol import BetRequest
 from gateway.server.channel import Channel, Frame
 from gateway.server.link import pack_rejection
@@ -51,7 +51,7 @@ class WorkerLink:
             if kind == "take":
                 self._take(frame)
             elif kind == "admit":
-                self._spawn(self._admit(frame))
+                self._admit(frame)
             elif kind == "open":
                 queue: asyncio.Queue[Message] = asyncio.Queue()
                 self._tunnels[frame[1]] = (frame[2]["type"], queue)
@@ -97,17 +97,45 @@ class WorkerLink:
             return
         self.channel.send("answer", ident, None)
 
-    async def _admit(self, frame: Frame) -> None:
+    def _admit(self, frame: Frame) -> None:
+        """Admit a verified bet; the answer goes back from the receipt future's callback, so
+        a bet costs no task of its own while its group is written."""
         _, ident, fields, now = frame
-        log_fields: dict[str, object] = {}
         try:
-            receipt, bet_id, replayed = await self.admission.admit(
-                BetRequest(*fields), now, log_fields
-            )
+            admitted = self.admission.begin(BetRequest(*fields), now)
         except Rejection as rejection:
-            self.channel.send("answer", ident, pack_rejection(rejection), None, 0, False, {})
+            self._refuse(ident, rejection)
             return
-        self.channel.send("answer", ident, None, receipt, bet_id, replayed, log_fields)
+        if isinstance(admitted, bytes):
+            receipt = admitted
+            self.channel.send("answer", ident, None, receipt, replayed_bet_id(receipt), True, {})
+            return
+        pending = admitted.pending
+
+        def answer(future: asyncio.Future[bytes]) -> None:
+            if future.cancelled():  # only at shutdown: the worker's request ends with it
+                return
+            error = future.exception()
+            if isinstance(error, Rejection):
+                self._refuse(ident, error)
+            elif error is not None:  # a bug: logged, and the worker answers 500
+                log.error("admit_failed", error=repr(error))
+                self._refuse(ident, internal_rejection())
+            elif pending is None:  # a replay of a bet still in flight: its fate
+                receipt = future.result()
+                self.channel.send(
+                    "answer", ident, None, receipt, replayed_bet_id(receipt), True, {}
+                )
+            else:
+                self.channel.send(
+                    "answer", ident, None, future.result(), pending.bet_id, False,
+                    {"batch_id": pending.batch_id},
+                )  # fmt: skip
+
+        admitted.future.add_done_callback(answer)
+
+    def _refuse(self, ident: int, rejection: Rejection) -> None:
+        self.channel.send("answer", ident, pack_rejection(rejection), None, 0, False, {})
 
     async def _serve(
         self, ident: int, scope: dict[str, Any], queue: asyncio.Queue[Message]

@@ -6,7 +6,9 @@ import asyncio
 import os
 import signal
 import socket
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -14,12 +16,25 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from websockets.sync.client import connect
 
-from gateway.client.wallet import Wallet, read_headers
+from gateway.bets.pending import credit
+from gateway.client.wallet import Wallet, bet_body, read_headers
+from gateway.config import Settings
 from gateway.metrics import merge_expositions
+from gateway.protocol import parse_bet
+from gateway.runtime import open_runtime
 from gateway.server.channel import Channel
-from gateway.server.link import OwnerGone, OwnerLink
-from gateway.server.owner import TunnelOutput
-from tests.gatewayproc import JSON_HEADERS, GatewayProcess, open_cell, signed, wait_for
+from gateway.server.link import _BET_VALUES, OwnerGone, OwnerLink
+from gateway.server.owner import TunnelOutput, WorkerLink
+from tests.gatewayproc import (
+    IN_PROCESS,
+    JSON_HEADERS,
+    TEST_MARKET_ENV,
+    GatewayProcess,
+    markets_priced,
+    open_cell,
+    signed,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -244,3 +259,50 @@ def test_bets_refused_before_the_signature_cost_the_owner_nothing_more(tmp_path:
         assert good.status_code == 202  # the whole balance was still free
     finally:
         gw.stop()
+
+
+def test_the_owner_answers_each_admit_once_from_the_commit(tmp_path: Path) -> None:
+    """A bet, its replay while in flight, another bet reusing its nonce and its replay
+    after the commit are each answered once, in the frame the worker reads."""
+    settings = Settings.from_env(
+        {**TEST_MARKET_ENV, **IN_PROCESS, "TAPGATE_DATA_DIR": str(tmp_path)}
+    )
+    wallet = Wallet.generate()
+
+    def fields(amount: int) -> object:
+        body = bet_body(wallet, market="BTC-USD", cell_id=open_cell(), amount=amount, nonce="n1")
+        return _BET_VALUES(parse_bet(orjson.dumps(body), {"BTC-USD"}))
+
+    async def scenario() -> dict[object, tuple[Any, ...]]:
+        rt = await open_runtime(settings)
+        rt.start()
+        await markets_priced(rt)
+        try:
+            await credit(rt.writer, rt.accounts, wallet.address, 1000, "d-1", 0)
+            frames = _Frames()
+            link = WorkerLink(frames, rt.admission, _no_app, time.time)  # type: ignore[arg-type]
+            bet, other, now = fields(100), fields(50), time.time()
+            link._admit(("admit", 1, bet, now))
+            link._admit(("admit", 2, bet, now))  # the same bet, its group not yet written
+            link._admit(("admit", 3, other, now))  # the same nonce, another bet
+            for _ in range(3000):  # the group commit answers 1 and 2; bounded, not timed
+                if len(frames.sent) == 3:
+                    break
+                await asyncio.sleep(0.01)
+            link._admit(("admit", 4, bet, time.time()))  # after the commit: the stored receipt
+            return {frame[1]: frame[2:] for frame in frames.sent}
+        finally:
+            await rt.close()
+
+    answers = asyncio.run(scenario())
+    assert set(answers) == {1, 2, 3, 4}
+    error, receipt, bet_id, replayed, log_fields = answers[1]
+    assert (error, replayed) == (None, False) and orjson.loads(receipt)["balance"] == 900
+    assert log_fields == {"batch_id": 1} and bet_id == int(orjson.loads(receipt)["bet_id"])
+    assert answers[2] == (None, receipt, bet_id, True, {})
+    assert answers[4] == (None, receipt, bet_id, True, {})
+    assert answers[3][0][0] == "nonce_reused" and answers[3][1:] == (None, 0, False, {})
+
+
+async def _no_app(scope: object, receive: object, send: object) -> None:
+    raise AssertionError("admits are not tunnelled")
