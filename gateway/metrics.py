@@ -6,8 +6,8 @@ Names follow Prometheus conventions: ``tapgate_`` prefix, base units (seconds, m
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 from prometheus_client import (
     CollectorRegistry,
@@ -16,14 +16,15 @@ from prometheus_client import (
     Histogram,
 )
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.exposition import generate_latest
 from prometheus_client.gc_collector import GCCollector
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 __all__ = ["Metrics"]
+
+_go_float = cast(Callable[[float], str], floatToGoString)  # how the client prints values
 
 # Fine enough for millisecond latencies, wide enough for a stalled disk.
 LATENCY_BUCKETS = (
@@ -270,34 +271,38 @@ class _RateLimitCollector(Collector):
 def merge_expositions(texts: Sequence[bytes]) -> bytes:
     """One exposition from the owner's and the workers' (ADR 12): samples with the same
     name and labels are added (counters, histogram buckets, gauges such as requests in
-    flight), creation times take the earliest."""
-    families: dict[str, Metric] = {}
-    values: dict[str, dict[tuple[str, tuple[tuple[str, str], ...]], float]] = {}
+    flight), creation times take the earliest.
+
+    Line by line: the texts are prometheus_client's own output (no timestamps, the same
+    label order in every process), so a sample's name and labels are the text before its
+    last space. The client's parser reads character by character: 15 ms for three texts
+    of 29 KB on the owner's event loop at every scrape, against about 1 ms this way.
+    """
+    heads: dict[str, list[str]] = {}  # family -> its HELP and TYPE lines, first seen
+    families: dict[str, dict[str, float]] = {}  # family -> sample -> value
     for text in texts:
-        for family in text_string_to_metric_families(text.decode()):
-            if family.name not in families:
-                families[family.name] = Metric(family.name, family.documentation, family.type)
-                values[family.name] = {}
-            merged = values[family.name]
-            for sample in family.samples:
-                key = (sample.name, tuple(sorted(sample.labels.items())))
-                if key not in merged:
-                    merged[key] = sample.value
-                elif sample.name.endswith("_created"):
-                    merged[key] = min(merged[key], sample.value)
-                else:
-                    merged[key] += sample.value
-    registry = CollectorRegistry(auto_describe=False)
-    for name, family in families.items():
-        for (sample_name, labels), value in values[name].items():
-            family.add_sample(sample_name, dict(labels), value)
-    registry.register(_Fixed(list(families.values())))
-    return generate_latest(registry)
-
-
-class _Fixed(Collector):
-    def __init__(self, families: list[Metric]) -> None:
-        self.families = families
-
-    def collect(self) -> Iterator[Metric]:
-        return iter(self.families)
+        merged: dict[str, float] = {}
+        for line in text.decode().splitlines():
+            if line.startswith("# "):
+                name = line.split(" ", 3)[2]
+                if name not in families:
+                    heads[name], families[name] = [], {}
+                merged = families[name]
+                if len(heads[name]) < 2 and line not in heads[name]:
+                    heads[name].append(line)
+                continue
+            if not line:
+                continue
+            sample, _, text_value = line.rpartition(" ")
+            value = float(text_value)
+            if sample not in merged:
+                merged[sample] = value
+            elif sample.partition("{")[0].endswith("_created"):
+                merged[sample] = min(merged[sample], value)
+            else:
+                merged[sample] += value
+    lines = []
+    for name, samples in families.items():
+        lines.extend(heads[name])
+        lines.extend(f"{sample} {_go_float(value)}" for sample, value in samples.items())
+    return ("\n".join(lines) + "\n").encode()

@@ -14,12 +14,13 @@ import httpx
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from gateway.bets.pending import credit
 from gateway.client.wallet import Wallet, bet_body, read_headers
 from gateway.config import Settings
-from gateway.metrics import merge_expositions
+from gateway.metrics import Metrics, merge_expositions
 from gateway.protocol import parse_bet
 from gateway.runtime import open_runtime
 from gateway.server.channel import Channel
@@ -306,3 +307,39 @@ def test_the_owner_answers_each_admit_once_from_the_commit(tmp_path: Path) -> No
 
 async def _no_app(scope: object, receive: object, send: object) -> None:
     raise AssertionError("admits are not tunnelled")
+
+
+def test_merged_gateway_expositions_read_back_as_the_sum_of_the_processes() -> None:
+    """Real gateway registries, merged line by line, read back with the client's own parser
+    as the sum of each process's samples (creation times: the earliest), one TYPE each."""
+    texts = []
+    for scale in (1, 2, 3):
+        metrics = Metrics(CollectorRegistry(), process=False)
+        metrics.bets_resolved.labels("won").inc(scale)
+        metrics.payout.inc(100 * scale)
+        for _ in range(scale):
+            metrics.batch_size.observe(7 * scale)
+            metrics.queue_wait_seconds.observe(0.003 * scale)
+        texts.append(generate_latest(metrics.registry))
+    merged = merge_expositions(texts).decode()
+    expected: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for text in texts:
+        for family in text_string_to_metric_families(text.decode()):
+            for s in family.samples:
+                key = (s.name, tuple(sorted(s.labels.items())))
+                old = expected.get(key)
+                if old is None:
+                    expected[key] = s.value
+                else:
+                    expected[key] = (
+                        min(old, s.value) if s.name.endswith("_created") else old + s.value
+                    )
+    got = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(merged)
+        for s in family.samples
+    }
+    assert got == expected
+    assert got[("tapgate_bets_resolved_total", (("outcome", "won"),))] == 6
+    types = [line for line in merged.splitlines() if line.startswith("# TYPE ")]
+    assert len(types) == len(set(types)) == len(list(text_string_to_metric_families(merged)))
