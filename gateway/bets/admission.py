@@ -156,7 +156,7 @@ class Admission:
         if seen is not None:
             if seen.message != message:
                 raise Rejection(ErrorCode.NONCE_REUSED, "this wallet already used this nonce")
-            if seen.future is not None:
+            if seen.future is not None:  # the first request is still in flight: share its fate
                 return Admitted(seen.future, None)
             return seen.receipt
 
