@@ -31,7 +31,15 @@ import structlog
 from gateway.metrics import Metrics
 from gateway.store.schema import connect_pragmas
 
-__all__ = ["GroupOutcomes", "GroupQueue", "Queued", "Refusal", "Writer", "write_credit"]
+__all__ = [
+    "GroupOutcomes",
+    "GroupQueue",
+    "GroupStored",
+    "Queued",
+    "Refusal",
+    "Writer",
+    "write_credit",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -59,6 +67,12 @@ class Refusal(enum.Enum):
     DATABASE_REFUSED = "the database refused the write"  # rolled back: nothing stored
     NONCE_REUSED = "this wallet already used this nonce"  # an old row holds the nonce
     WRITER_FAILED = "the writer failed"  # never written: the flusher stopped on a bug
+
+
+class GroupStored(Exception):
+    """A group's INSERT committed, but reading back which of its bets a reused nonce
+    skipped failed: the bets may not be refused (their stakes are taken), and which are
+    stored is known only to the database. The flusher stops; a restart reads them back."""
 
 
 class Queued(Protocol):
@@ -290,6 +304,8 @@ class Writer(Generic[Q]):
         ids = (batch[0].bet_id, batch[-1].bet_id, len(batch))
         try:
             skipped = await self.call(_write_bets, rows, ids, batch_id, self._fixed_receipts(batch))
+        except GroupStored:
+            raise  # never refused: the flusher stops with the group's outcome unknown
         except Exception as exc:  # the database refused the write: nothing of it is stored
             self.last_error = f"{type(exc).__name__}: {exc}"
             self.metrics.commit_failures.inc()
@@ -368,12 +384,15 @@ def _write_bets(
     # carry receipts whose balance counted the skipped stake. They are corrected before any
     # bet of the group is answered; a crash in between leaves only that field off (no money
     # moves: balances are the ledger's), and a retry is answered with the stored receipt.
-    kept = {r[0] for r in conn.execute(_BATCH_IDS, (first, last, batch_id))}
-    skipped = {r[0] for r in orjson.loads(rows)} - kept
-    _transaction(
-        conn,
-        lambda: conn.executemany("UPDATE bets SET receipt = ? WHERE id = ?", rebuild(skipped)),
-    )
+    try:
+        kept = {r[0] for r in conn.execute(_BATCH_IDS, (first, last, batch_id))}
+        skipped = {r[0] for r in orjson.loads(rows)} - kept
+        _transaction(
+            conn,
+            lambda: conn.executemany("UPDATE bets SET receipt = ? WHERE id = ?", rebuild(skipped)),
+        )
+    except Exception as exc:  # the database's or a bug in the receipts: stored either way
+        raise GroupStored(f"group {batch_id} is stored; reading it back failed: {exc}") from exc
     return skipped
 
 

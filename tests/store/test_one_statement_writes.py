@@ -3,16 +3,20 @@ the rows, or nothing is stored."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import orjson
 import pytest
+from prometheus_client import CollectorRegistry
 
+from fastpath import BatchQueue
+from gateway.metrics import Metrics
 from gateway.store.database import prepare
 from gateway.store.invariants import ledger_violations
 from gateway.store.markets import Settlement, settle
-from gateway.store.writer import _transaction, _write_bets
+from gateway.store.writer import GroupStored, Writer, _transaction, _write_bets
 from tests.store.rows import insert_bet
 
 W = "a" * 64
@@ -100,6 +104,24 @@ def test_a_reused_nonce_is_skipped_and_later_receipts_rebuilt(db: sqlite3.Connec
     assert not db.in_transaction
 
 
+def test_a_stored_group_whose_read_back_fails_is_not_reported_refused(
+    db: sqlite3.Connection,
+) -> None:
+    """When the group committed but its reused-nonce fix-up fails, the writer says the group
+    is stored (GroupStored), never that the database refused it: its stakes are taken."""
+    insert_bet(db, W, id=1, nonce="old", amount=5, potential_payout=9)
+    rows = orjson.dumps([_row(2, W, "old", 10), _row(3, W, "new", 20)])
+
+    def failing(skipped: set[int]) -> list[tuple[str, int]]:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    with pytest.raises(GroupStored, match="group 9 is stored"):
+        _write_bets(db, rows, (2, 3, 2), 9, failing)
+    assert not db.in_transaction
+    assert db.execute("SELECT id FROM bets WHERE batch_id = 9").fetchall() == [(3,)]
+    assert _balance(db, W) == 100 - 5 - 20
+
+
 def test_a_failed_transaction_is_rolled_back_before_the_next_group(
     db: sqlite3.Connection,
 ) -> None:
@@ -164,3 +186,68 @@ def test_settle_writes_the_open_bets_in_one_statement(db: sqlite3.Connection) ->
     assert statuses == [(1, "won"), (2, "lost")]
     assert _balance(db, W) == 100 - 10 - 10 + 19
     assert db.execute("SELECT count(*) FROM ledger WHERE txn = 'payout:2'").fetchone() == (0,)
+
+
+class _Bet:
+    """A queued bet as the writer sees it (store.writer.Queued)."""
+
+    def __init__(self, wallet: str, nonce: str, amount: int) -> None:
+        self.bet_id = 0
+        self.batch_id = 0
+        self.enqueued_at = 0.0
+        self.values = (wallet, nonce, amount)
+
+    def row(self, receipt: bytes) -> tuple[object, ...]:
+        wallet, nonce, amount = self.values
+        return tuple(_row(self.bet_id, wallet, nonce, amount)[:12]) + (
+            receipt.decode(), 1, 0.1, 0.2, 0.5,
+        )  # fmt: skip
+
+
+class _Outcomes:
+    """Records each bet's outcome; fails to rebuild receipts, as a bug would."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[int]] = {"committed": [], "refused": [], "unknown": []}
+
+    def receipts(self, group: list[_Bet], skipped: set[int]) -> list[bytes]:
+        if skipped:
+            raise RuntimeError("a bug while rebuilding receipts")
+        return [f"receipt-{bet.bet_id}".encode() for bet in group]
+
+    def committed(self, bets: list[_Bet], receipts: list[bytes]) -> None:
+        self.seen["committed"] += [bet.bet_id for bet in bets]
+
+    def refused(self, bet: _Bet, refusal: object) -> None:
+        self.seen["refused"].append(bet.bet_id)
+
+    def unknown(self, bets: list[_Bet]) -> None:
+        self.seen["unknown"] += [bet.bet_id for bet in bets]
+
+
+def test_the_writer_never_refuses_a_stored_group(db: sqlite3.Connection, tmp_path: Path) -> None:
+    """A group stored whose read-back fails is answered 'unknown' (reservations kept) and
+    the flusher stops; none of its bets is reported refused."""
+    insert_bet(db, W, id=1, nonce="old", amount=5, potential_payout=9)
+    outcomes = _Outcomes()
+
+    async def scenario() -> bool:
+        writer: Writer[_Bet] = Writer(
+            tmp_path / "t.db", "FULL", BatchQueue(64), batch_max=2, batch_wait_ms=1,
+            next_bet_id=2, next_batch_id=5, metrics=Metrics(CollectorRegistry(), process=False),
+        )  # fmt: skip
+        writer.outcomes = outcomes  # type: ignore[assignment]
+        writer.start()
+        for bet in (_Bet(W, "old", 10), _Bet(V, "new", 20)):
+            assert writer.submit(bet, asyncio.get_running_loop().time())
+        for _ in range(3000):  # bounded, not timed
+            if not writer.alive:
+                break
+            await asyncio.sleep(0.01)
+        alive = writer.alive
+        await writer.stop()
+        return alive
+
+    assert asyncio.run(scenario()) is False
+    assert outcomes.seen == {"committed": [], "refused": [], "unknown": [2, 3]}
+    assert db.execute("SELECT id FROM bets WHERE batch_id = 5").fetchall() == [(3,)]
