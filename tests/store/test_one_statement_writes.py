@@ -38,10 +38,13 @@ def db(tmp_path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _row(bet_id: int, wallet: str, nonce: str, amount: int) -> list[object]:
-    """A bet's values in the writer's insert order, its receipt naming its id."""
+def _row(
+    bet_id: int, wallet: str, nonce: str, amount: int, receipt: str | None = None
+) -> list[object]:
+    """A bet's values in the writer's insert order, its receipt naming its id unless given."""
+    receipt = f"receipt-{bet_id}" if receipt is None else receipt
     return [bet_id, wallet, nonce, "BTC-USD", "cell-1-1", amount, 200, 2 * amount, None, 1,
-            "s", 2, f"receipt-{bet_id}", 1, 0.1, 0.2, 0.5]  # fmt: skip
+            "s", 2, receipt, 1, 0.1, 0.2, 0.5]  # fmt: skip
 
 
 def _balance(db: sqlite3.Connection, account: str) -> int:
@@ -198,10 +201,7 @@ class _Bet:
         self.values = (wallet, nonce, amount)
 
     def row(self, receipt: bytes) -> tuple[object, ...]:
-        wallet, nonce, amount = self.values
-        return tuple(_row(self.bet_id, wallet, nonce, amount)[:12]) + (
-            receipt.decode(), 1, 0.1, 0.2, 0.5,
-        )  # fmt: skip
+        return tuple(_row(self.bet_id, *self.values, receipt=receipt.decode()))
 
 
 class _Outcomes:
