@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import marshal
 import os
 import signal
 import socket
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from gateway.config import Settings
 from gateway.metrics import Metrics, merge_expositions
 from gateway.protocol import parse_bet
 from gateway.runtime import open_runtime
-from gateway.server.channel import Channel
+from gateway.server.channel import MAX_FRAME, Channel
 from gateway.server.link import _BET_VALUES, OwnerGone, OwnerLink
 from gateway.server.owner import TunnelOutput, WorkerLink
 from tests.gatewayproc import (
@@ -157,6 +159,46 @@ def test_channel_frames_cross_whole_and_in_order() -> None:
     frames = asyncio.run(scenario())
     assert frames[:200] == [("frame", i, b"x" * i, {"k": [i, None]}) for i in range(200)]
     assert frames[200] == ("big", b"y" * 1_000_000) and len(frames) == 201
+
+
+def test_channel_frames_survive_any_split_and_refuse_an_oversized_length() -> None:
+    """Frames arriving a byte at a time come out whole; a frame cut short by the peer's end
+    is not yielded; a length past MAX_FRAME ends the channel with ConnectionError."""
+
+    def encoded(*frame: Any) -> bytes:
+        data = marshal.dumps(frame)
+        return struct.pack("!I", len(data)) + data
+
+    async def read(raw: bytes) -> tuple[list[tuple[object, ...]], BaseException | None]:
+        left, right = socket.socketpair()
+        channel = await Channel.open(right)
+        received: list[tuple[object, ...]] = []
+
+        async def dribble() -> None:
+            for i in range(len(raw)):
+                left.send(raw[i : i + 1])
+                await asyncio.sleep(0)
+            left.close()
+
+        writing = asyncio.create_task(dribble())
+        error = None
+        try:
+            async for frame in channel.frames():
+                received.append(frame)
+        except ConnectionError as exc:
+            error = exc
+        await writing
+        channel.close()
+        return received, error
+
+    whole = encoded("a", 1, b"xy") + encoded("b", {"k": [None]})
+    assert asyncio.run(read(whole + encoded("c", 2)[:-1])) == (
+        [("a", 1, b"xy"), ("b", {"k": [None]})],
+        None,
+    )
+    received, error = asyncio.run(read(whole + struct.pack("!I", MAX_FRAME + 1)))
+    assert received == [("a", 1, b"xy"), ("b", {"k": [None]})]
+    assert isinstance(error, ConnectionError)
 
 
 def test_an_owner_killed_with_frames_unread_ends_the_link() -> None:
