@@ -17,6 +17,8 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.http.coalesce import CoalescingTransport
+
 __all__ = ["MAX_HEADER_BYTES", "with_request_deadline"]
 
 MAX_HEADER_BYTES = 16 * 1024
@@ -79,7 +81,8 @@ class _DeadlineProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        # a response's headers and body (and a turn's stream frames) leave in one write
+        super().connection_made(CoalescingTransport(transport, self.loop))
         self._arm()
 
     def on_message_complete(self) -> None:
