@@ -27,6 +27,9 @@ class Channel:
     """One end of a worker's socket pair."""
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # the loop the streams belong to, kept: get_running_loop() asks the kernel for the
+        # process id on every call (a system call), and a busy channel sends per request
+        self.loop = asyncio.get_running_loop()
         self._reader = reader
         self._writer = writer
         self._out: list[bytes] = []
@@ -41,7 +44,7 @@ class Channel:
         """Queue ``frame``; every frame queued in this loop turn is written at its end."""
         data = marshal.dumps(frame)
         if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush)
+            self.loop.call_soon(self._flush)
         self._out.append(_LENGTH.pack(len(data)))
         self._out.append(data)
 

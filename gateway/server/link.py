@@ -133,7 +133,7 @@ class OwnerLink:
         if self.gone.is_set():
             raise OwnerGone()
         ident = next(self._ids)
-        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[Any, ...]] = self.channel.loop.create_future()
         self._waiting[ident] = future
         self.channel.send(frame[0], ident, *frame[1:])
         return await future
