@@ -188,6 +188,10 @@ class Hub:
         self._grids[market] = grid
         self.publish(market, {"type": "grid_delta", "market": market, **grid_delta(base, grid)})
 
+    def follows(self, wallet: str) -> bool:
+        """Whether anybody follows ``wallet``'s bet results (no message is built for nobody)."""
+        return bool(self._by_wallet.get(wallet))
+
     def publish_to(self, wallet: str, message: dict[str, Any]) -> None:
         """A private event (a bet result) to the subscribers following ``wallet``."""
         subs = self._by_wallet.get(wallet)

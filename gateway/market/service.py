@@ -238,30 +238,33 @@ class Markets:
             settled = set(await self.writer.run(settle, [item for _, item in chunk], now_ms))
             done = [bet for bet, _ in chunk if bet.bet_id in settled]
             won_by_cell: dict[tuple[int, int], int] = {}
+            totals = SettledTotals()
             for bet, settlement in chunk:
                 if bet.bet_id not in settled:
                     continue
                 wallet, outcome, payout = settlement.wallet, settlement.outcome, settlement.payout
                 balance = self.accounts.credit(wallet, payout) if payout else None
-                self._count_settled(market.symbol, outcome, bet.amount, payout)
+                totals.add(outcome, bet.amount, payout)
                 if outcome == "won":
                     cell = (bet.row, bet.col)
                     won_by_cell[cell] = won_by_cell.get(cell, 0) + payout
-                self.hub.publish_to(
-                    wallet,
-                    {
-                        "type": "bet_result",
-                        "bet_id": str(bet.bet_id),
-                        "market": market.symbol,
-                        "cell_id": cell_id(bet.row, bet.col),
-                        "status": outcome,
-                        "amount": bet.amount,
-                        "payout": payout,
-                        "balance": balance
-                        if balance is not None
-                        else self.accounts.balance(wallet),
-                    },
-                )
+                if self.hub.follows(wallet):
+                    self.hub.publish_to(
+                        wallet,
+                        {
+                            "type": "bet_result",
+                            "bet_id": str(bet.bet_id),
+                            "market": market.symbol,
+                            "cell_id": cell_id(bet.row, bet.col),
+                            "status": outcome,
+                            "amount": bet.amount,
+                            "payout": payout,
+                            "balance": balance
+                            if balance is not None
+                            else self.accounts.balance(wallet),
+                        },
+                    )
+            totals.count(self.metrics, market.symbol)
             # one draw per cell: its bets share one outcome (the realised edge's noise)
             squares = sum(total * total for total in won_by_cell.values())
             self.metrics.settled_payout_squares.labels(market.symbol).inc(squares)
@@ -270,15 +273,6 @@ class Markets:
             market.book.settled([bet for bet, _ in chunk])
             total += len(done)
         return total
-
-    def _count_settled(self, symbol: str, outcome: str, amount: int, payout: int) -> None:
-        m = self.metrics
-        m.bets_resolved.labels(outcome).inc()
-        m.payout.inc(payout)
-        if outcome == "void":
-            return
-        m.settled_stakes.labels(symbol).inc(amount)
-        m.settled_payouts.labels(symbol).inc(payout)
 
     async def _resolve_forever(self) -> None:
         while True:
@@ -310,6 +304,34 @@ class Markets:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+
+
+class SettledTotals:
+    """One chunk's settlements, counted into the metrics once per chunk (a labelled child
+    lookup per settled bet was a visible share of the event loop in a settlement wave)."""
+
+    def __init__(self) -> None:
+        self.by_outcome: dict[str, int] = {}
+        self.payout = 0
+        self.stakes = 0  # void bets are out of the realised edge
+        self.payouts = 0
+        self.decided = 0
+
+    def add(self, outcome: str, amount: int, payout: int) -> None:
+        self.by_outcome[outcome] = self.by_outcome.get(outcome, 0) + 1
+        self.payout += payout
+        if outcome != "void":
+            self.decided += 1
+            self.stakes += amount
+            self.payouts += payout
+
+    def count(self, m: Metrics, symbol: str) -> None:
+        for outcome, n in self.by_outcome.items():
+            m.bets_resolved.labels(outcome).inc(n)
+        m.payout.inc(self.payout)
+        if self.decided:
+            m.settled_stakes.labels(symbol).inc(self.stakes)
+            m.settled_payouts.labels(symbol).inc(self.payouts)
 
 
 def market_from_history(cfg: MarketConfig, ticks: Iterable[tuple[int, int, int]]) -> Market:

@@ -69,9 +69,11 @@ def test_results_go_only_to_the_wallets_followers() -> None:
         hub.follow(bob, "b" * 64)
         hub.publish_to("a" * 64, {"type": "bet_result", "bet_id": "1"})
         assert alice.queue.qsize() == 1 and bob.queue.qsize() == 0 and anonymous.queue.qsize() == 0
+        assert hub.follows("a" * 64) and not hub.follows("c" * 64)
         hub.follow(alice, "c" * 64)  # switching wallets stops the old one's results
         hub.publish_to("a" * 64, {"type": "bet_result", "bet_id": "2"})
         assert alice.queue.qsize() == 1
+        assert not hub.follows("a" * 64) and hub.follows("c" * 64)
 
     asyncio.run(scenario())
 
