@@ -28,7 +28,7 @@ accounts CPU: the server's per accepted bet, and the generator's own (signers in
 Every request is signed with timestamp = its scheduled send time and a cell open at that
 time. The open loop signs each second of requests 2 s before it is due, on the rows the
 grid offers then (RollingSigner: the price walks during a run); the closed loop signs
-before the run on six rows and skips requests for rows the grid stopped offering.
+before the run on twelve rows and skips requests for rows the grid stopped offering.
 Latency is measured from when a request was due, not when it was sent (no coordinated
 omission). Traffic goes to loopback only, from 128 source addresses in
 127.0.0.0/8 with the wallets partitioned across them, and every run is bounded in time.
@@ -966,7 +966,8 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
 
 
 async def follow_rows(url: str, plan: CellPlan, into: set[int], stop: asyncio.Event) -> None:
-    """Keep ``into`` the rows the live grid offers now, twice a second, until ``stop``."""
+    """Keep ``into`` the rows the live grid offers now, five times a second, until ``stop``
+    (a row that stops being offered costs refusals until the next look)."""
     async with httpx.AsyncClient(base_url=url, timeout=5) as client:
         while not stop.is_set():
             try:
@@ -977,7 +978,7 @@ async def follow_rows(url: str, plan: CellPlan, into: set[int], stop: asyncio.Ev
             except (httpx.HTTPError, KeyError, ValueError):
                 pass  # the gateway is busy or refused the read: the last rows stand
             try:
-                await asyncio.wait_for(stop.wait(), 0.5)
+                await asyncio.wait_for(stop.wait(), 0.2)
             except TimeoutError:
                 pass
 
@@ -986,8 +987,9 @@ def run_closed(
     opts: Options, url: str, pid: int | None, token: str | None, assumed_max: float = 10_000.0
 ) -> Run:
     """Signed before the run (a closed loop runs faster than signing could keep up with),
-    on six rows around the price; during the run, requests for rows the grid stopped
-    offering are skipped, so the price's walk does not turn into refusals."""
+    on twelve rows around the price (the price walks for the whole run: with six, runs
+    lost thousands of requests to rows no longer offered); during the run, requests for
+    rows the grid stopped offering are skipped, so the walk does not turn into refusals."""
     slot_seconds = 0.1
     nslots = int(opts.duration / slot_seconds) + 3
     per_slot = int(assumed_max * slot_seconds)
@@ -998,7 +1000,7 @@ def run_closed(
         for j in range(per_slot):
             jobs.append(((k * per_slot + j) % opts.wallets, ts, k * per_slot + j))
     stub = opts.scenario in ("asgi", "peer")
-    plan = STUB_PLAN if stub else CellPlan.read(url, MARKET, int(start_wall * 1000), count=6)
+    plan = STUB_PLAN if stub else CellPlan.read(url, MARKET, int(start_wall * 1000), count=12)
     print("cells:", plan)
     flat = sign_all(seeds, jobs, opts.workers, plan)
     slots: list[list[list[tuple[int, bytes]]]] = []
