@@ -24,7 +24,7 @@ class CoalescingTransport(asyncio.Transport):
         super().__init__()
         self._transport = transport
         self._loop = loop
-        self._held: list[bytes | bytearray | memoryview] = []
+        self._held: list[bytes] = []
         self._held_bytes = 0
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
@@ -32,7 +32,8 @@ class CoalescingTransport(asyncio.Transport):
             return
         if not self._held:
             self._loop.call_soon(self._flush)
-        self._held.append(data)
+        # a transport owns what it was given: a caller may reuse its buffer after write()
+        self._held.append(data if isinstance(data, bytes) else bytes(data))
         self._held_bytes += len(data)
 
     def writelines(self, list_of_data: Any) -> None:

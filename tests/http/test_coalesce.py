@@ -63,7 +63,9 @@ def test_writes_of_one_loop_turn_reach_the_socket_in_one_call() -> None:
         transport = CoalescingTransport(sock, asyncio.get_running_loop())
         transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
         transport.write(b"")
-        transport.writelines([b"body", bytearray(b"!")])
+        reused = bytearray(b"!")
+        transport.writelines([b"body", reused])
+        reused[0] = ord("?")  # the caller's buffer is its own again once write() returned
         held = transport.get_write_buffer_size()
         before = list(sock.calls)
         await asyncio.sleep(0)
