@@ -36,7 +36,7 @@ from gateway.errors import ErrorCode, Rejection
 from gateway.http.context import client_key
 from gateway.http.responses import rejection_response
 from gateway.market.hub import Subscriber
-from gateway.protocol import check_window, verify
+from gateway.protocol import check_window, refuse_repeated_keys, verify
 from gateway.runtime import Runtime
 from gateway.wire import SUBSCRIBE, WATCH
 
@@ -112,8 +112,9 @@ async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
         # a text frame, or a binary one holding the same UTF-8 JSON (what orjson.dumps and
         # many clients send); either way a bad one gets an error message, not a dropped link
         text = message.get("text")
+        raw = text.encode() if text is not None else message.get("bytes") or b""
         try:
-            data = orjson.loads(text if text is not None else message.get("bytes") or b"")
+            data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             sub.offer(_error("malformed_json", "messages must be JSON objects"))
             continue
@@ -128,6 +129,7 @@ async def _receive(rt: Runtime, websocket: WebSocket, sub: Subscriber) -> None:
                 continue
         try:  # the address's bucket before any signature or grid work
             rt.limits.stream.by_address(sub.address, time.time())
+            refuse_repeated_keys(raw)  # messages are small and rare: the exact check always
             if op == "subscribe":
                 wallet = _subscribe(rt, sub, data)
                 sub.offer(orjson.dumps({"type": "subscribed", "wallet": wallet}).decode())

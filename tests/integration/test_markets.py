@@ -459,6 +459,33 @@ def _subscribe(ws: Any, wallet: Wallet, challenge: str) -> dict[str, Any]:
     return dict(reply)
 
 
+def test_a_stream_message_naming_a_key_twice_is_refused(make_gateway: Any) -> None:
+    """A subscribe naming ``wallet`` twice (a log or a proxy may read the other one) gets an
+    invalid_field error naming the key and subscribes nobody; the same message written
+    once subscribes; a watch naming ``op`` twice is refused the same way."""
+    gw: GatewayProcess = make_gateway(MARKET_ENV)
+    gw.start(markets_ready=False)
+    mine, victim = Wallet.generate(), Wallet.generate()
+    with _stream_from(gw, "127.0.0.53") as ws:
+        challenge = orjson.loads(ws.recv(timeout=5))["challenge"]
+        ts = int(time.time() * 1000)
+        signature = mine.sign(subscribe_message(challenge, mine.address, ts))
+        tail = f'"timestamp": {ts}, "signature": "{signature}"}}'
+        ws.send(f'{{"op": "subscribe", "wallet": "{victim.address}", '
+                f'"w\\u0061llet": "{mine.address}", {tail}')  # fmt: skip
+        refused = orjson.loads(ws.recv(timeout=5))
+        ws.send('{"op": "watch", "op": "unwatch", "markets": ["BTC-USD"]}')
+        watch = orjson.loads(ws.recv(timeout=5))
+        ws.send(f'{{"op": "subscribe", "wallet": "{mine.address}", {tail}')
+        while (accepted := orjson.loads(ws.recv(timeout=5)))["type"] not in ("subscribed", "error"):
+            pass
+    assert (refused["type"], refused["code"]) == ("error", "invalid_field")
+    assert refused["message"].startswith("wallet")
+    assert (watch["type"], watch["code"]) == ("error", "invalid_field")
+    assert watch["message"].startswith("op")
+    assert accepted == {"type": "subscribed", "wallet": mine.address}
+
+
 def test_a_subscribe_is_good_on_its_own_connection_only(make_gateway: Any) -> None:
     """A subscribe signed over one connection's challenge, replayed on another connection
     (a captured message), is refused there; on its own connection it works."""
