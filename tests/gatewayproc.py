@@ -217,8 +217,31 @@ class GatewayProcess:
         return str(next(c["multiplier"] for c in grid["cells"] if c["cell_id"] == cell))
 
     def kill(self) -> None:
+        """SIGKILL the owner (its workers, if any, see the channel close and leave)."""
         assert self.proc is not None
         self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
+
+    def pids(self) -> list[int]:
+        """The owner's process id and its workers' (none in one process)."""
+        assert self.proc is not None
+        pid = self.proc.pid
+        return [pid, *map(int, Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+
+    def freeze(self) -> list[int]:
+        """SIGSTOP the owner and its workers: time stops for the gateway, whatever it has
+        not answered stays unanswered; returns the frozen process ids."""
+        pids = self.pids()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        return pids
+
+    def crash(self, pids: list[int]) -> None:
+        """SIGKILL every process in ``pids`` at once, as a crash of the whole service."""
+        assert self.proc is not None
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
         self.proc.wait(10)
         self.proc = None
 

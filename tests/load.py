@@ -93,16 +93,25 @@ async def kill_under_load(
     jitter_s: float,
 ) -> int:
     """Drive ``clients`` connections until ``acked`` bets are acknowledged (30 s at most),
-    wait a seeded random moment of up to ``jitter_s``, SIGKILL the gateway and let the
-    clients see it; return how many requests were in flight at the kill."""
+    wait a seeded random moment of up to ``jitter_s``, freeze the gateway, wait until every
+    client has a request out (10 s at most), SIGKILL it and let the clients see it; return
+    how many requests were in flight at the kill.
+
+    Freezing first makes the kill land on unanswered work whatever the machine's speed: a
+    plain SIGKILL can fall in the instant after a group's answers left and before the
+    clients sent more, and then there is nothing in flight to lose."""
     stop = asyncio.Event()
     traffic = asyncio.create_task(drive(gw.url, wallets, outcomes, stop, clients, seed))
     deadline = time.monotonic() + 30
     while len(outcomes.acked) < acked and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     await asyncio.sleep(random.Random(seed).uniform(0.0, jitter_s))
+    frozen = gw.freeze()
+    deadline = time.monotonic() + 10
+    while outcomes.in_flight < clients and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
     in_flight = outcomes.in_flight
-    gw.kill()
+    gw.crash(frozen)
     stop.set()
     await asyncio.wait_for(traffic, 30)
     return in_flight

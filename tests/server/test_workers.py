@@ -44,12 +44,6 @@ pytestmark = pytest.mark.integration
 WORKERS = {"TAPGATE_WORKERS": "2"}
 
 
-def _worker_pids(gw: GatewayProcess) -> list[int]:
-    assert gw.proc is not None
-    children = Path(f"/proc/{gw.proc.pid}/task/{gw.proc.pid}/children").read_text().split()
-    return [int(pid) for pid in children]
-
-
 def _post(url: str, body: bytes) -> httpx.Response:
     """One request on a connection of its own (the kernel picks the worker)."""
     with httpx.Client(base_url=url, timeout=30) as c:
@@ -65,7 +59,7 @@ def test_workers_take_bets_reads_and_the_stream_through_one_owner(tmp_path: Path
     and the stream come through the tunnel, and /metrics adds up every process's counts."""
     gw = GatewayProcess(tmp_path / "data", WORKERS).start()
     try:
-        assert len(_worker_pids(gw)) == 2
+        assert len(gw.pids()[1:]) == 2
         wallet = Wallet.generate()
         gw.fund(wallet, 10_000)
         bodies = [orjson.dumps(signed(wallet, cell_id=open_cell(), amount=10)) for _ in range(12)]
@@ -117,7 +111,7 @@ def test_a_worker_that_dies_stops_the_whole_gateway(tmp_path: Path) -> None:
     the gateway as a whole)."""
     gw = GatewayProcess(tmp_path / "data", WORKERS).start(markets_ready=False)
     wait_for(lambda: '"listening"' in gw.log_path.read_text(), 60, "every worker to connect")
-    first, second = _worker_pids(gw)
+    first, second = gw.pids()[1:]
     os.kill(first, signal.SIGKILL)
     assert gw.proc is not None
     assert gw.proc.wait(60) == 1
@@ -129,7 +123,7 @@ def test_a_worker_that_dies_stops_the_whole_gateway(tmp_path: Path) -> None:
 def test_workers_leave_when_the_owner_is_killed(tmp_path: Path) -> None:
     """SIGKILL to the owner: each worker sees its channel close and exits by itself."""
     gw = GatewayProcess(tmp_path / "data", WORKERS).start(markets_ready=False)
-    pids = _worker_pids(gw)
+    pids = gw.pids()[1:]
     gw.kill()
     wait_for(lambda: not any(_alive(pid) for pid in pids), 60, "the workers to exit")
 
