@@ -9,6 +9,9 @@ request arrived, and WebSocket streams, are not limited.
 
 httptools has no limit on the size of the request line and headers either; past
 ``MAX_HEADER_BYTES`` of them the client gets 431 and the connection is closed.
+
+The same protocol hands uvicorn a ``CoalescingTransport`` (ADR 15): what a connection
+writes during one event-loop turn (a response's head and body) leaves in one system call.
 """
 
 from __future__ import annotations
