@@ -5,8 +5,10 @@
  *   FAULTFS_MATCH=tapgate.db           only files whose path contains this are affected
  *
  * The control file holds one line: empty (no faults), or any of
- *   fsync=fail  fsync=delay:<ms>  pwrite=fail
- * separated by spaces. "fail" returns -1 with EIO (fsync, fdatasync) or ENOSPC (pwrite).
+ *   fsync=fail  fsync=delay:<ms>  fsync=hold  pwrite=fail  pwrite=delay:<ms>
+ * separated by spaces. "fail" returns -1 with EIO (fsync, fdatasync) or ENOSPC (pwrite);
+ * "hold" blocks the call until the control file no longer says so (the test decides when
+ * the stall ends, not a clock).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -56,6 +58,12 @@ static int fault(const char *op, int fd) {
         long ms = strtol(delay + strlen(key), NULL, 10);
         struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
+    }
+    snprintf(key, sizeof(key), "%s=hold", op);
+    while (strstr(control, key) != NULL) {
+        struct timespec poll = {0, 10 * 1000000L};
+        nanosleep(&poll, NULL);
+        read_control();
     }
     return 0;
 }

@@ -13,7 +13,7 @@ import pytest
 
 from gateway.client.feeder import signed_tick
 from gateway.client.wallet import Wallet
-from tests.gatewayproc import ROOT, GatewayProcess, opened, signed
+from tests.gatewayproc import JSON_HEADERS, ROOT, GatewayProcess, opened, signed
 from tests.integration.scripted import ORACLE
 from tests.load import (
     OPEN_LIMITS,
@@ -111,45 +111,48 @@ def test_write_failures_refuse_bets_then_recover_by_themselves(faulty: Any, faul
 
 
 def test_slow_disk_backpressure_answers_503_before_the_stall_ends(faulty: Any) -> None:
-    """fsync stalls 1.5 s: the bounded queue fills and the overflow gets 503 at once."""
+    """fsync stalls until the test ends it: the bounded queue fills, and the overflow gets
+    503 while the disk is still stalled (the test, not a clock, decides when it ends)."""
+    capacity, batch_max = 16, 8
     gw, control = faulty(
         {
-            "TAPGATE_QUEUE_CAPACITY": "16",
-            "TAPGATE_BATCH_MAX": "8",
+            "TAPGATE_QUEUE_CAPACITY": str(capacity),
+            "TAPGATE_BATCH_MAX": str(batch_max),
             "TAPGATE_MARKET_TICK_INTERVAL_MS": "500",  # fewer tick commits queue for the disk
         }
     )
     wallets = [Wallet.generate() for _ in range(10)]
     for w in wallets:
         gw.fund(w, 100_000)
-    control.write_text("fsync=delay:1500")
     bodies = [signed(w, amount=5) for w in wallets for _ in range(8)]
+    # the stalled writer holds at most one group and a full queue: the rest is overflow
+    overflow = len(bodies) - capacity - batch_max
 
-    async def fire() -> list[tuple[int, float, httpx.Headers, bytes]]:
-        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
-
-            async def one(body: dict[str, Any]) -> tuple[int, float, httpx.Headers, bytes]:
-                started = time.monotonic()
-                r = await client.post(
-                    "/api/bets",
-                    content=orjson.dumps(body),
-                    headers={"content-type": "application/json"},
+    async def fire() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=60) as client:
+            sent = [
+                asyncio.create_task(
+                    client.post("/api/bets", content=orjson.dumps(body), headers=JSON_HEADERS)
                 )
-                return r.status_code, time.monotonic() - started, r.headers, r.content
+                for body in bodies
+            ]
+            deadline = time.monotonic() + 30  # a bound for a broken build, not a speed
+            while sum(t.done() for t in sent) < overflow and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            during = [t.result() for t in sent if t.done()]
+            control.write_text("")  # the stall ends
+            return during, list(await asyncio.gather(*sent))
 
-            return await asyncio.gather(*(one(b) for b in bodies))
-
+    control.write_text("fsync=hold")
     try:
-        results = asyncio.run(fire())
+        during, answers = asyncio.run(fire())
     finally:
         control.write_text("")
-    refused = [(took, h, body) for status, took, h, body in results if status == 503]
-    accepted = [took for status, took, _, _ in results if status == 202]
-    assert refused and accepted
-    assert {orjson.loads(body)["error"]["code"] for _, _, body in refused} == {"overloaded"}
-    assert all(took < 1.5 for took, _, _ in refused), sorted(t for t, _, _ in refused)[-3:]
-    assert all("retry-after" in h for _, h, _ in refused)
-    assert {status for status, _, _, _ in results} <= {202, 503}
+    assert len(during) >= overflow, f"{len(during)} answers while the disk stalled"
+    assert {r.status_code for r in during} == {503}, "nothing is acknowledged before its fsync"
+    assert {r.json()["error"]["code"] for r in during} == {"overloaded"}
+    assert all("retry-after" in r.headers for r in during)
+    assert {r.status_code for r in answers} == {202, 503}
     gw.stop()
     check_database(gw.data_dir / "tapgate.db")
 
