@@ -65,6 +65,7 @@ HALF_UNIT = 0.5
 EXACT_STEPS = 80
 
 _STEP = 0.025  # grid step of the survival tables, in per-tick standard deviations
+_ERF_STEP = 0.0005
 _KERNEL_REACH = 8.0
 _REACH = 8.5  # standard deviations of the first tick's position worth integrating
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(24)
@@ -101,14 +102,21 @@ def _survival(steps: int) -> Floats:
 
 
 @functools.cache
-def _erf_table() -> tuple[Floats, Floats]:
-    u = np.arange(0.0, 12.0, 0.0005)
-    return u, np.asarray([math.erf(x / math.sqrt(2.0)) for x in u])
+def _erf_table() -> Floats:
+    """erf(u / sqrt 2) on u = 0, _ERF_STEP, ... up to 12 (where it is 1 in doubles)."""
+    u = np.arange(0.0, 12.0, _ERF_STEP)
+    return np.asarray([math.erf(x / math.sqrt(2.0)) for x in u])
 
 
-@functools.cache
-def _survival_axis(steps: int) -> Floats:
-    return np.arange(_survival(steps).size, dtype=np.float64) * _STEP
+def _on_grid(x: Floats, step: float, table: Floats) -> Floats:
+    """``np.interp(x, step * arange(table.size), table, right=1.0)`` for ``x`` >= 0: the
+    nodes are evenly spaced, so each ``x`` finds its interval by division, not by search
+    (the search was a third of a grid's pricing time)."""
+    position = np.minimum(x / step, table.size)  # past the table: 1.0 below, any size
+    index = np.minimum(position.astype(np.int64), table.size - 2)
+    below = table[index]
+    out = below + (table[index + 1] - below) * (position - index)
+    return np.where(position > table.size - 1, 1.0, out)
 
 
 def _stays(d: Floats, steps: int) -> Floats:
@@ -116,9 +124,8 @@ def _stays(d: Floats, steps: int) -> Floats:
     if steps == 0:
         return np.ones_like(d)
     if steps <= EXACT_STEPS:
-        return np.interp(d, _survival_axis(steps), _survival(steps), right=1.0)
-    u, erf = _erf_table()
-    return np.interp((d + BETA) / math.sqrt(steps), u, erf, right=1.0)
+        return _on_grid(d, _STEP, _survival(steps))
+    return _on_grid((d + BETA) / math.sqrt(steps), _ERF_STEP, _erf_table())
 
 
 def _stays_by_row(d: Floats, steps: Ints) -> Floats:
