@@ -61,6 +61,7 @@ def test_the_module_passes_its_node_tests_against_a_live_gateway(
             _node(),
             "--experimental-websocket",
             "--test",
+            "--test-timeout=90000",  # a stuck test fails by name, the rest still run
             "--test-reporter=tap",
             str(ROOT / "tests" / "js" / "tapgate.test.mjs"),
         ],  # fmt: skip
