@@ -106,8 +106,8 @@ class Markets:
             self.metrics.ticks.labels(symbol, "accepted").inc(len(ticks))
             inputs = market.pricing_inputs()
             if inputs is not None:
-                # ~5 ms of pure Python for a 21 x 13 grid: on a worker thread the event
-                # loop keeps its turn every GIL switch interval instead of stalling
+                # ~4 ms of CPU for the default 21 x 12 grid (bench/RESULTS.md): on a worker
+                # thread the event loop keeps its turn every GIL switch interval
                 table = await asyncio.to_thread(price_grid, market.cfg, *inputs)
                 market.install(inputs[0], table)
         last = ticks[-1][0]
