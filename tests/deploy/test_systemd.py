@@ -89,19 +89,29 @@ class Machine:
 
 
 def _image() -> Path:
-    """The cached bookworm root, made once (about a minute)."""
+    """The cached bookworm root as a tarball, made once (about a minute).
+
+    mmdebstrap picks its output format from the file name unless told: the partial file's
+    name made it write a directory, which an older version of this helper cached as the
+    tarball (removed here)."""
     tar = CACHE / "bookworm-root.tar"
-    if not tar.exists():
+    if tar.is_dir():
+        shutil.rmtree(tar)
+    if not tar.is_file():
         if shutil.which("mmdebstrap") is None:
             pytest.fail("mmdebstrap is needed (Debian: apt-get install mmdebstrap)")
         CACHE.mkdir(parents=True, exist_ok=True)
-        partial = tar.with_suffix(".partial")
+        partial = CACHE / "bookworm-root.partial"
+        if partial.is_dir():
+            shutil.rmtree(partial)
+        partial.unlink(missing_ok=True)
         subprocess.run(
-            ["mmdebstrap", "--variant=minbase", f"--include={PACKAGES}", "bookworm", str(partial)],
+            ["mmdebstrap", "--variant=minbase", "--format=tar", f"--include={PACKAGES}",
+             "bookworm", str(partial)],
             check=True,
             capture_output=True,
             timeout=900,
-        )
+        )  # fmt: skip
         partial.rename(tar)
     return tar
 
