@@ -16,7 +16,7 @@ import orjson
 
 from gateway.client.wallet import Wallet
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import GatewayProcess, opened, signed
+from tests.gatewayproc import GatewayProcess, async_client, opened, signed
 
 OPEN_LIMITS = {  # rate limits out of the way of a load test
     "TAPGATE_ADDRESS_RATE": "100000",
@@ -51,7 +51,7 @@ async def drive(
     counter = itertools.count()
 
     async def one(worker: int) -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with async_client(url) as client:
             while not stop.is_set():
                 wallet = wallets[rng.randrange(len(wallets))]
                 nonce = f"s{seed}w{worker}n{next(counter)}"

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -20,6 +19,7 @@ from gateway.store.invariants import ledger_violations
 from tests.gatewayproc import (
     ADMIN_TOKEN,
     GatewayProcess,
+    async_client,
     opened,
     post_pooled,
     signed,
@@ -244,7 +244,7 @@ def test_a_job_holding_the_write_lock_delays_bets_instead_of_failing_them(
         )
 
         async def bet_while_locked() -> tuple[int, float]:
-            async with httpx.AsyncClient(base_url=gw.url, timeout=30) as client:
+            async with async_client(gw.url) as client:
                 started = time.monotonic()
                 pending = asyncio.create_task(
                     client.post(

@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from gateway.client.wallet import Wallet
-from tests.gatewayproc import GatewayProcess, opened, post_all, signed, tapgate
+from tests.gatewayproc import GatewayProcess, async_client, opened, post_all, signed, tapgate
 from tests.load import (
     OPEN_LIMITS,
     Outcomes,
@@ -314,7 +314,7 @@ def test_full_queue_is_503_and_releases_everything(make_gateway: MakeGateway) ->
     refused = signed(second, amount=100, nonce="kept")
 
     async def scenario() -> tuple[httpx.Response, httpx.Response]:
-        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as c:
+        async with async_client(gw.url) as c:
             headers = {"content-type": "application/json"}
             queued = asyncio.create_task(
                 c.post("/api/bets", content=orjson.dumps(waiting), headers=headers)

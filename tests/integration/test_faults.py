@@ -13,7 +13,7 @@ import pytest
 
 from gateway.client.feeder import signed_tick
 from gateway.client.wallet import Wallet
-from tests.gatewayproc import JSON_HEADERS, ROOT, GatewayProcess, opened, signed
+from tests.gatewayproc import JSON_HEADERS, ROOT, GatewayProcess, async_client, opened, signed
 from tests.integration.scripted import ORACLE
 from tests.load import (
     OPEN_LIMITS,
@@ -129,7 +129,7 @@ def test_slow_disk_backpressure_answers_503_before_the_stall_ends(faulty: Any) -
     overflow = len(bodies) - capacity - batch_max
 
     async def fire() -> tuple[list[httpx.Response], list[httpx.Response]]:
-        async with httpx.AsyncClient(base_url=gw.url, timeout=60) as client:
+        async with async_client(gw.url, timeout=60) as client:
             sent = [
                 asyncio.create_task(
                     client.post("/api/bets", content=orjson.dumps(body), headers=JSON_HEADERS)
