@@ -253,7 +253,8 @@ class GatewayProcess:
             return ""
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10, verify=self.verify, **kwargs)
+        verify = shared_tls() if self.verify is True else self.verify
+        return httpx.Client(base_url=self.url, timeout=10, verify=verify, **kwargs)
 
     @contextlib.contextmanager
     def database(self) -> Iterator[sqlite3.Connection]:
@@ -288,7 +289,8 @@ def signed(wallet: Wallet, **overrides: Any) -> dict[str, Any]:
 
 
 @functools.cache
-def _tls_context() -> ssl.SSLContext:
+def shared_tls() -> ssl.SSLContext:
+    """The default TLS context, built once for every test client (see async_client)."""
     return ssl.create_default_context()
 
 
@@ -301,7 +303,7 @@ def async_client(
     one: 50-90 ms each on a slow machine. Sixty clients made after bets were signed aged
     those bets past the five-second receive window (401 in a drain test); every test
     client shares one context instead."""
-    transport = httpx.AsyncHTTPTransport(verify=_tls_context(), local_address=local_address)
+    transport = httpx.AsyncHTTPTransport(verify=shared_tls(), local_address=local_address)
     return httpx.AsyncClient(base_url=url, timeout=timeout, transport=transport)
 
 

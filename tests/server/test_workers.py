@@ -35,6 +35,7 @@ from tests.gatewayproc import (
     GatewayProcess,
     markets_priced,
     open_cell,
+    shared_tls,
     signed,
     wait_for,
 )
@@ -46,7 +47,7 @@ WORKERS = {"TAPGATE_WORKERS": "2"}
 
 def _post(url: str, body: bytes) -> httpx.Response:
     """One request on a connection of its own (the kernel picks the worker)."""
-    with httpx.Client(base_url=url, timeout=30) as c:
+    with httpx.Client(base_url=url, timeout=30, verify=shared_tls()) as c:
         return c.post("/api/bets", content=body, headers=JSON_HEADERS)
 
 
