@@ -1,0 +1,138 @@
+"""The writer's group statement: its rows read out of one JSON array (as shipped) or bound
+as parameters of a VALUES list. Same schema, same triggers, same rows.
+
+The owner alone is bound by this statement (bench/RESULTS.md, 2026-11-30 08:38). This
+writes ``--rounds`` groups of ``--group`` bets with each variant, alternated, on a fresh
+database (WAL, the v7 schema, 4,000 funded wallets) and prints the median CPU of the
+writing thread per bet; the VALUES variant's statement is prepared once and then comes
+from the connection's cache, as a group of ``batch_max`` bets would at saturation.
+
+    python bench/group_statement.py [--synchronous OFF|FULL] [--group 256] [--rounds 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from gateway.store.schema import connect_pragmas, migrate  # noqa: E402
+from gateway.store.writer import _INSERT_BETS, write_credit  # noqa: E402
+
+COLUMNS = (
+    "id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout, min_multiplier, "
+    "ts, signature, accepted_at, batch_id, receipt, quote_seq, quote_sigma_low, "
+    "quote_sigma_high, quote_p"
+)
+RECEIPT = orjson.dumps(
+    {
+        "bet_id": "123456",
+        "wallet": "a" * 64,
+        "market": "BTC-USD",
+        "cell_id": "cell-101-123",
+        "amount": 100,
+        "nonce": "n" * 20,
+        "timestamp": 1,
+        "multiplier": "2.50",
+        "potential_payout": 250,
+        "balance": 10**12,
+        "status": "accepted",
+        "accepted_at": 1,
+    }
+).decode()
+
+
+class Bets:
+    """Rows in the writer's order (batch id aside), for random funded wallets."""
+
+    def __init__(self, wallets: list[str]) -> None:
+        self.wallets = wallets
+        self.rng = random.Random(1)
+        self.next_id = 1
+
+    def group(self, size: int) -> list[tuple[Any, ...]]:
+        rows = []
+        for _ in range(size):
+            i = self.next_id
+            self.next_id += 1
+            wallet = self.rng.choice(self.wallets)
+            rows.append(
+                (i, wallet, f"n{i}", "BTC-USD", f"cell-101-{i % 50}", 100, 250, 250, None, 1,
+                 "ab" * 64, 1, RECEIPT, 5, 0.01, 0.02, 0.3)
+            )  # fmt: skip
+        return rows
+
+
+def json_rows(conn: sqlite3.Connection, batch_id: int, rows: list[tuple[Any, ...]]) -> None:
+    conn.execute(_INSERT_BETS, (orjson.dumps(rows), batch_id))
+
+
+def bound_values(conn: sqlite3.Connection, batch_id: int, rows: list[tuple[Any, ...]]) -> None:
+    one = "(" + ", ".join(["?"] * 18) + ")"
+    # only the column list and placeholders are formatted in; every value is bound
+    sql = f"INSERT INTO bets ({COLUMNS}) VALUES {', '.join([one] * len(rows))} "  # noqa: S608
+    sql += "ON CONFLICT (wallet, nonce) DO NOTHING"
+    params: list[Any] = []
+    for row in rows:
+        params.extend(row[:12])
+        params.append(batch_id)
+        params.extend(row[12:])
+    conn.execute(sql, params)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--synchronous", default="FULL", choices=["OFF", "NORMAL", "FULL"])
+    parser.add_argument("--group", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+    path = Path(tempfile.mkdtemp(prefix="tapgate-stmt-")) / "tapgate.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.executescript("PRAGMA journal_mode=WAL;" + connect_pragmas(args.synchronous))
+    migrate(conn)
+    wallets = [os.urandom(32).hex() for _ in range(4000)]
+    for wallet in wallets:
+        write_credit(conn, wallet, 10**12, f"bench-{wallet[:20]}", 1)
+    bets = Bets(wallets)
+    variants: dict[str, Callable[[sqlite3.Connection, int, list[tuple[Any, ...]]], None]] = {
+        "JSON rows (shipped)": json_rows,
+        "bound VALUES": bound_values,
+    }
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    for k in range(args.rounds):
+        order = list(variants.items())
+        for name, write in order if k % 2 else reversed(order):
+            rows = bets.group(args.group)
+            thread, clock = time.thread_time(), time.perf_counter()
+            write(conn, k, rows)
+            cpu[name].append((time.thread_time() - thread) * 1e6 / args.group)
+            wall[name].append((time.perf_counter() - clock) * 1e6 / args.group)
+    stored = conn.execute("SELECT count(*) FROM bets").fetchone()[0]
+    postings = conn.execute("SELECT count(*) FROM ledger WHERE kind = 'stake'").fetchone()[0]
+    # every bet stored, each with its stake's two ledger rows (the trigger ran for both)
+    assert stored == args.rounds * args.group * len(variants), stored
+    assert postings == 2 * stored, (postings, stored)
+    print(f"synchronous={args.synchronous}, groups of {args.group}, {args.rounds} rounds")
+    for name in variants:  # the first two rounds warm the caches
+        print(
+            f"{name:20s} CPU {statistics.median(cpu[name][2:]):6.1f} us a bet, "
+            f"wall {statistics.median(wall[name][2:]):6.1f} us"
+        )
+
+
+if __name__ == "__main__":
+    main()
