@@ -1,5 +1,6 @@
-"""The writer's group statement: its rows read out of one JSON array (as shipped) or bound
-as parameters of a VALUES list. Same schema, same triggers, same rows.
+"""The writer's group statement: its rows bound as parameters of a VALUES list (as shipped
+since 2026-11-30) or read out of one JSON array (as before). Same schema, same triggers,
+same rows.
 
 The owner alone is bound by this statement (bench/RESULTS.md, 2026-11-30 08:38). This
 writes ``--rounds`` groups of ``--group`` bets with each variant, alternated, on a fresh
@@ -30,13 +31,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.store.schema import connect_pragmas, migrate  # noqa: E402
-from gateway.store.writer import _INSERT_BETS, write_credit  # noqa: E402
+from gateway.store.writer import _write_bets, group_values, write_credit  # noqa: E402
 
-COLUMNS = (
-    "id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout, min_multiplier, "
-    "ts, signature, accepted_at, batch_id, receipt, quote_seq, quote_sigma_low, "
-    "quote_sigma_high, quote_p"
-)
+# the group statement as shipped until 2026-11-30 (schema v7, ADR 14)
+JSON_ROWS = """
+INSERT INTO bets (id, wallet, nonce, market, cell_id, amount, multiplier, potential_payout,
+                  min_multiplier, ts, signature, accepted_at, batch_id, receipt,
+                  quote_seq, quote_sigma_low, quote_sigma_high, quote_p)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+       value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11,
+       ?2, value ->> 12, value ->> 13, value ->> 14, value ->> 15, value ->> 16
+  FROM json_each(?1) WHERE true
+ON CONFLICT (wallet, nonce) DO NOTHING
+"""
 RECEIPT = orjson.dumps(
     {
         "bet_id": "123456",
@@ -77,20 +84,13 @@ class Bets:
 
 
 def json_rows(conn: sqlite3.Connection, batch_id: int, rows: list[tuple[Any, ...]]) -> None:
-    conn.execute(_INSERT_BETS, (orjson.dumps(rows), batch_id))
+    conn.execute(JSON_ROWS, (orjson.dumps(rows), batch_id))
 
 
 def bound_values(conn: sqlite3.Connection, batch_id: int, rows: list[tuple[Any, ...]]) -> None:
-    one = "(" + ", ".join(["?"] * 18) + ")"
-    # only the column list and placeholders are formatted in; every value is bound
-    sql = f"INSERT INTO bets ({COLUMNS}) VALUES {', '.join([one] * len(rows))} "  # noqa: S608
-    sql += "ON CONFLICT (wallet, nonce) DO NOTHING"
-    params: list[Any] = []
-    for row in rows:
-        params.extend(row[:12])
-        params.append(batch_id)
-        params.extend(row[12:])
-    conn.execute(sql, params)
+    """The writer's own: its values, its statement (its checks included)."""
+    ids = (rows[0][0], rows[-1][0], len(rows))
+    _write_bets(conn, group_values(rows, batch_id), ids, batch_id, lambda _: [])
 
 
 def main() -> None:
@@ -108,8 +108,8 @@ def main() -> None:
         write_credit(conn, wallet, 10**12, f"bench-{wallet[:20]}", 1)
     bets = Bets(wallets)
     variants: dict[str, Callable[[sqlite3.Connection, int, list[tuple[Any, ...]]], None]] = {
-        "JSON rows (shipped)": json_rows,
-        "bound VALUES": bound_values,
+        "JSON rows (before)": json_rows,
+        "bound VALUES (shipped)": bound_values,
     }
     cpu: dict[str, list[float]] = {name: [] for name in variants}
     wall: dict[str, list[float]] = {name: [] for name in variants}
@@ -129,7 +129,7 @@ def main() -> None:
     print(f"synchronous={args.synchronous}, groups of {args.group}, {args.rounds} rounds")
     for name in variants:  # the first two rounds warm the caches
         print(
-            f"{name:20s} CPU {statistics.median(cpu[name][2:]):6.1f} us a bet, "
+            f"{name:24s} CPU {statistics.median(cpu[name][2:]):6.1f} us a bet, "
             f"wall {statistics.median(wall[name][2:]):6.1f} us"
         )
 

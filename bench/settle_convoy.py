@@ -21,8 +21,6 @@ import threading
 import time
 from pathlib import Path
 
-import orjson
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -60,7 +58,8 @@ def database(bets: int, wallets: list[str], group: int) -> tuple[sqlite3.Connect
         chunk = rows[first : first + group]
         ids = (chunk[0][0], chunk[-1][0], len(chunk))
         started = time.perf_counter()
-        writer._write_bets(conn, orjson.dumps(chunk), ids, first // group + 1, lambda _: [])
+        batch = first // group + 1
+        writer._write_bets(conn, writer.group_values(chunk, batch), ids, batch, lambda _: [])
         spent += time.perf_counter() - started
     return conn, spent
 

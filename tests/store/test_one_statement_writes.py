@@ -7,7 +7,6 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -16,7 +15,7 @@ from gateway.metrics import Metrics
 from gateway.store.database import prepare
 from gateway.store.invariants import ledger_violations
 from gateway.store.markets import Settlement, settle
-from gateway.store.writer import GroupStored, Writer, _transaction, _write_bets
+from gateway.store.writer import GroupStored, Writer, _transaction, _write_bets, group_values
 from tests.store.rows import insert_bet
 
 W = "a" * 64
@@ -70,16 +69,35 @@ def test_a_bet_the_wallet_cannot_pay_is_not_stored(db: sqlite3.Connection) -> No
 
 def test_a_group_commits_by_itself(db: sqlite3.Connection) -> None:
     """The group's one statement leaves no transaction open; rows and stakes are durable."""
-    rows = orjson.dumps([_row(1, W, "n1", 10), _row(2, V, "n1", 20)])
+    rows = group_values([_row(1, W, "n1", 10), _row(2, V, "n1", 20)], 7)
     assert _write_bets(db, rows, (1, 2, 2), 7, lambda skipped: []) == set()
     assert not db.in_transaction
     assert (_balance(db, W), _balance(db, V), _balance(db, "house")) == (90, 80, 30)
     assert db.execute("SELECT count(*) FROM bets WHERE batch_id = 7").fetchone() == (2,)
 
 
+def test_a_group_past_the_bound_parameter_limit_is_still_all_or_nothing(
+    db: sqlite3.Connection,
+) -> None:
+    """A group with more values than one statement binds is written in several statements
+    in one transaction: all of it, or (one row refused) none of it."""
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 2 * 18)  # two rows a statement
+    rows = group_values([_row(1, W, "n1", 10), _row(2, V, "n1", 20), _row(3, W, "n2", 5)], 7)
+    assert _write_bets(db, rows, (1, 3, 3), 7, lambda skipped: []) == set()
+    assert not db.in_transaction
+    assert (_balance(db, W), _balance(db, V)) == (85, 80)
+    assert db.execute("SELECT count(*) FROM bets WHERE batch_id = 7").fetchone() == (3,)
+    refused = group_values([_row(4, W, "n3", 1), _row(5, V, "n2", 1), _row(6, W, "n4", 99)], 8)
+    with pytest.raises(sqlite3.IntegrityError):  # the third row, in the second statement
+        _write_bets(db, refused, (4, 6, 3), 8, lambda skipped: [])
+    assert not db.in_transaction
+    assert db.execute("SELECT count(*) FROM bets WHERE batch_id = 8").fetchone() == (0,)
+    assert (_balance(db, W), _balance(db, V)) == (85, 80)
+
+
 def test_a_failing_row_stores_nothing_of_its_group(db: sqlite3.Connection) -> None:
     """One bet the wallet cannot pay rolls back every bet and stake of its group."""
-    rows = orjson.dumps([_row(1, W, "n1", 10), _row(2, V, "n1", 101)])
+    rows = group_values([_row(1, W, "n1", 10), _row(2, V, "n1", 101)], 7)
     with pytest.raises(sqlite3.IntegrityError):
         _write_bets(db, rows, (1, 2, 2), 7, lambda skipped: [])
     assert not db.in_transaction
@@ -91,7 +109,7 @@ def test_a_reused_nonce_is_skipped_and_later_receipts_rebuilt(db: sqlite3.Connec
     """A nonce used long ago is skipped (no stake); the wallet's later bets in the group
     get the receipts rebuilt without it."""
     insert_bet(db, W, id=1, nonce="old", amount=5, potential_payout=9)
-    rows = orjson.dumps([_row(2, W, "old", 10), _row(3, W, "new", 20), _row(4, V, "n", 1)])
+    rows = group_values([_row(2, W, "old", 10), _row(3, W, "new", 20), _row(4, V, "n", 1)], 9)
     asked: list[set[int]] = []
 
     def rebuild(skipped: set[int]) -> list[tuple[str, int]]:
@@ -113,7 +131,7 @@ def test_a_stored_group_whose_read_back_fails_is_not_reported_refused(
     """When the group committed but its reused-nonce fix-up fails, the writer says the group
     is stored (GroupStored), never that the database refused it: its stakes are taken."""
     insert_bet(db, W, id=1, nonce="old", amount=5, potential_payout=9)
-    rows = orjson.dumps([_row(2, W, "old", 10), _row(3, W, "new", 20)])
+    rows = group_values([_row(2, W, "old", 10), _row(3, W, "new", 20)], 9)
 
     def failing(skipped: set[int]) -> list[tuple[str, int]]:
         raise sqlite3.OperationalError("disk I/O error")
@@ -139,7 +157,8 @@ def test_a_failed_transaction_is_rolled_back_before_the_next_group(
         _transaction(db, half_then_fail)
     assert not db.in_transaction
     assert (
-        _write_bets(db, orjson.dumps([_row(1, W, "n1", 10)]), (1, 1, 1), 1, lambda s: []) == set()
+        _write_bets(db, group_values([_row(1, W, "n1", 10)], 1), (1, 1, 1), 1, lambda s: [])
+        == set()
     )
     assert db.execute("SELECT count(*) FROM deposits WHERE reference = 'late'").fetchone() == (0,)
     assert _balance(db, W) == 90
@@ -149,7 +168,7 @@ def test_a_transaction_left_open_is_not_committed_with_a_group(db: sqlite3.Conne
     """The writer refuses to write a group into someone else's open transaction."""
     db.execute("BEGIN")
     with pytest.raises(sqlite3.OperationalError, match="left open"):
-        _write_bets(db, orjson.dumps([_row(1, W, "n1", 10)]), (1, 1, 1), 1, lambda s: [])
+        _write_bets(db, group_values([_row(1, W, "n1", 10)], 1), (1, 1, 1), 1, lambda s: [])
     db.execute("ROLLBACK")
     assert db.execute("SELECT count(*) FROM bets").fetchone() == (0,)
 
