@@ -17,16 +17,17 @@ Situations (docs/PRICING.md, "The requirement"):
   same player while the feed stalls, betting on a quote at its largest age (the move at its
   2.5th and 97.5th percentiles).
 
-Slow (about 6 minutes here): marked ``edge`` and run once by ``make test-edge``, not in
-both fastpath modes. TAPGATE_EDGE_PATHS lowers the path count for a quick local look
+Slow (3.5 minutes on two cores here; the histories and the paths run on every core,
+tests/edge/cores.py): marked ``edge`` and run once by ``make test-edge``, not in both
+fastpath modes. TAPGATE_EDGE_PATHS lowers the path count for a quick local look
 (the precision assertion then fails, by design).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import os
+import pickle
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -34,11 +35,12 @@ import numpy as np
 import pytest
 
 from gateway.market.config import MarketConfig
-from gateway.market.grid import column_open, window
+from gateway.market.grid import column_open
 from gateway.market.pricing import LEAD_Z, Quote, price_grid
-from gateway.market.volatility import SigmaBand, VolEstimator
+from gateway.market.volatility import SigmaBand
+from tests.edge.cores import Situation, count_wins, estimated_bands, estimator, feed
 from tests.edge.game import play
-from tests.market.montecarlo import Cell, walk_wins
+from tests.market.montecarlo import Cell
 
 pytestmark = pytest.mark.edge
 
@@ -51,16 +53,6 @@ PATHS = int(os.environ.get("TAPGATE_EDGE_PATHS", "7000000"))
 CHUNK = 250_000
 HISTORIES = 120
 SEED = 20261129
-
-
-@dataclass(frozen=True)
-class Situation:
-    name: str
-    cfg: MarketConfig
-    grid: dict[Cell, Quote]  # the cells offered when the bet is placed
-    sigma: float  # of the true process from here on
-    start: float  # the price the true process starts from ...
-    start_ms: int  # ... at this time (ticks follow every tick interval)
 
 
 @dataclass(frozen=True)
@@ -77,15 +69,6 @@ def _ticks(logs: np.ndarray, end_price: float) -> list[int]:
     return [int(p) for p in np.maximum(1, np.rint(end_price * np.exp(logs - logs[-1])))]
 
 
-def _estimator(cfg: MarketConfig) -> VolEstimator:
-    return VolEstimator(cfg.vol_window, cfg.vol_short_window, cfg.min_ticks - 1)
-
-
-def _feed(est: VolEstimator, prices: list[int], last_ms: int, dt: int) -> None:
-    for i, price in enumerate(prices):
-        est.add(last_ms - dt * (len(prices) - 1 - i), price)
-
-
 def _steps(rng: np.random.Generator, n: int, sigma: float, dt: int) -> np.ndarray:
     return rng.standard_normal(n) * (sigma * math.sqrt(dt / 1000.0))
 
@@ -98,14 +81,11 @@ def _offered(cfg: MarketConfig, band: SigmaBand, price: int, bet_ms: int) -> dic
 
 def _steady(rng: np.random.Generator) -> list[Situation]:
     dt = SIM.tick_interval_ms
-    bands = []
-    for _ in range(HISTORIES):
-        est = _estimator(SIM)
-        logs = np.cumsum(_steps(rng, SIM.vol_window + 1, SIGMA, dt))
-        _feed(est, _ticks(logs, PRICE), TICK_MS, dt)
-        band = est.band()
-        assert band is not None
-        bands.append(band)
+    histories = [
+        _ticks(np.cumsum(_steps(rng, SIM.vol_window + 1, SIGMA, dt)), PRICE)
+        for _ in range(HISTORIES)
+    ]
+    bands = estimated_bands(SIM, histories, TICK_MS)
     k = round(0.025 * (HISTORIES - 1))
     low = sorted(bands, key=lambda b: b.high)[k]  # the estimate at its 2.5th percentile
     high = sorted(bands, key=lambda b: b.low)[-1 - k]  # ... and at its 97.5th
@@ -119,20 +99,21 @@ def _steady(rng: np.random.Generator) -> list[Situation]:
 
 def _changes(rng: np.random.Generator) -> Iterator[Situation]:
     dt = SIM.tick_interval_ms
-    base = _estimator(SIM)
+    base = estimator(SIM)
     base_logs = np.cumsum(_steps(rng, SIM.vol_window + 1, SIGMA, dt))
     base_ticks = _ticks(base_logs, PRICE)
     start_ms = TICK_MS - 120_000
-    _feed(base, base_ticks, start_ms, dt)
+    feed(base, base_ticks, start_ms, dt)
+    snapshot = pickle.dumps(base)  # each history continues a copy (deepcopy: 50x slower)
     for factor in (2.0, 0.5):
         for seconds in (5, 15, 30):
             n = seconds * 1000 // dt
             outcomes = []
             for _ in range(HISTORIES):
-                est = copy.deepcopy(base)
+                est = pickle.loads(snapshot)  # noqa: S301 # dumped just above
                 logs = np.cumsum(_steps(rng, n, factor * SIGMA, dt))
                 prices = [int(p) for p in np.maximum(1, np.rint(base_ticks[-1] * np.exp(logs)))]
-                _feed(est, prices, start_ms + n * dt, dt)
+                feed(est, prices, start_ms + n * dt, dt)
                 band = est.band()
                 assert band is not None
                 outcomes.append((band, prices[-1]))
@@ -160,8 +141,8 @@ def _lead(rng: np.random.Generator) -> Iterator[Situation]:
     and the lead plus the largest quote age while the feed stalls."""
     cfg = EXTERNAL
     dt = cfg.tick_interval_ms
-    est = _estimator(cfg)
-    _feed(est, _ticks(np.cumsum(_steps(rng, cfg.vol_window + 1, SIGMA, dt)), PRICE), TICK_MS, dt)
+    est = estimator(cfg)
+    feed(est, _ticks(np.cumsum(_steps(rng, cfg.vol_window + 1, SIGMA, dt)), PRICE), TICK_MS, dt)
     band = est.band()
     assert band is not None
     for what, seen_ms in (
@@ -179,29 +160,11 @@ def _lead(rng: np.random.Generator) -> Iterator[Situation]:
 
 
 def _simulate(situations: list[Situation]) -> dict[str, list[CellResult]]:
-    rng = np.random.default_rng(SEED)
-    ends = [window(s.cfg, max(c.col for c in s.grid))[1] for s in situations]
-    ticks = max(
-        (end - s.start_ms) // s.cfg.tick_interval_ms + 1
-        for s, end in zip(situations, ends, strict=True)
-    )
-    wins = {s.name: dict.fromkeys(s.grid, 0) for s in situations}
-    done = 0
-    while done < PATHS:
-        n = min(CHUNK, PATHS - done)
-        walks = rng.standard_normal((n, ticks), dtype=np.float32)
-        np.cumsum(walks, axis=1, out=walks)
-        extremes: dict[tuple[int, int, int], tuple[np.ndarray, ...]] = {}
-        for s in situations:  # every situation on the same random walks
-            counted = walk_wins(s.cfg, walks, s.start, s.sigma, s.start_ms, s.grid, extremes)
-            for cell, count in counted:
-                wins[s.name][cell] += count
-        done += n
     out = {}
-    for s in situations:
+    for s, wins in zip(situations, count_wins(situations, PATHS, CHUNK, SEED), strict=True):
         rows = []
         for cell, quote in s.grid.items():
-            p = wins[s.name][cell] / PATHS
+            p = wins[cell] / PATHS
             m = quote.multiplier / 100
             se = m * math.sqrt(max(p * (1 - p), 1.0 / PATHS) / PATHS)
             rows.append(CellResult(cell, quote.multiplier, quote.p_win, p, m * p + 1.96 * se, se))
