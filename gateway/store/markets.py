@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 import structlog
+
+from gateway.store.inserts import Insert
 
 __all__ = ["Settlement", "TickRow", "insert_ticks", "set_halt", "settle"]
 
@@ -49,20 +51,17 @@ def insert_ticks(conn: sqlite3.Connection, market: str, rows: Sequence[TickRow])
     )
 
 
-# One read and one write for a whole chunk, the rows as one JSON array (as the writer's
-# group insert does). executemany, or reading a result row by row, steps once per row, and
-# at every step the writer thread hands the GIL back and waits for it again, up to a
-# switch interval each while the event loop is busy: 226 ms for 100 bets that way, 9 ms
-# with a statement per table in a transaction, less with the write as one statement that
-# commits by itself (bench/settle_convoy.py, ADR 14).
+# One read and one write for a whole chunk: the ids as one JSON array, the settlements as
+# one INSERT (gateway/store/inserts.py). executemany, or reading a result row by row, steps
+# once per row, and at every step the writer thread hands the GIL back and waits for it
+# again, up to a switch interval each while the event loop is busy: 226 ms for 100 bets
+# that way, 9 ms with a statement per table in a transaction, less with the write as one
+# statement that commits by itself (bench/settle_convoy.py, ADR 14).
 _STILL_OPEN = """
 SELECT json_group_array(id) FROM bets
  WHERE status = 'accepted' AND id IN (SELECT value FROM json_each(?1))
 """
-_SETTLEMENTS = """
-INSERT INTO settlements (bet_id, outcome, payout, tick_seq, settled_at)
-SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 FROM json_each(?1)
-"""
+_SETTLEMENTS = Insert("settlements", ("bet_id", "outcome", "payout", "tick_seq", "settled_at"))
 
 
 def settle(conn: sqlite3.Connection, items: Sequence[Settlement], now_ms: int) -> list[int]:
@@ -78,15 +77,15 @@ def settle(conn: sqlite3.Connection, items: Sequence[Settlement], now_ms: int) -
     (found,) = conn.execute(_STILL_OPEN, (ids,)).fetchone()
     open_ids = set(orjson.loads(found))
     settled = []
-    rows = []
+    values: list[Any] = []
     for bet_id, _wallet, outcome, payout, tick_seq in items:
         if bet_id not in open_ids:
             log.warning("settlement_refused", bet_id=bet_id, outcome=outcome, reason="not open")
             continue
-        rows.append((bet_id, outcome, payout, tick_seq))
+        values += (bet_id, outcome, payout, tick_seq, now_ms)
         settled.append(bet_id)
-    if rows:
-        conn.execute(_SETTLEMENTS, (orjson.dumps(rows), now_ms))
+    if values:
+        _SETTLEMENTS.run(conn, values)
     return settled
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import functools
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -29,6 +28,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import structlog
 
 from gateway.metrics import Metrics
+from gateway.store.inserts import Insert, transaction
 from gateway.store.schema import connect_pragmas
 
 __all__ = [
@@ -46,29 +46,17 @@ R = TypeVar("R")
 
 log = structlog.get_logger("tapgate.writer")
 
-# One statement inserts the whole group, every value bound: one sqlite3_step, so the writer
-# thread takes the GIL back a handful of times per group instead of once per bet. (Bound
-# values cost SQLite 29-37% less CPU a bet than reading the rows out of one JSON array:
-# bench/group_statement.py.) The batch id comes last so that a row is the bet's values
-# followed by it.
-_BET_COLUMNS = (
-    "id", "wallet", "nonce", "market", "cell_id", "amount", "multiplier", "potential_payout",
-    "min_multiplier", "ts", "signature", "accepted_at", "receipt", "quote_seq",
-    "quote_sigma_low", "quote_sigma_high", "quote_p", "batch_id",
+# One statement inserts the whole group (gateway/store/inserts.py). The batch id comes last
+# so that a row is the bet's values followed by it.
+_BETS = Insert(
+    "bets",
+    (
+        "id", "wallet", "nonce", "market", "cell_id", "amount", "multiplier", "potential_payout",
+        "min_multiplier", "ts", "signature", "accepted_at", "receipt", "quote_seq",
+        "quote_sigma_low", "quote_sigma_high", "quote_p", "batch_id",
+    ),
+    "ON CONFLICT (wallet, nonce) DO NOTHING",
 )  # fmt: skip
-_WIDTH = len(_BET_COLUMNS)
-_PLACEHOLDERS = "(" + ", ".join(["?"] * _WIDTH) + ")"
-
-
-@functools.lru_cache(maxsize=32)
-def _insert_bets(count: int) -> str:
-    """The INSERT of ``count`` rows; the connection keeps it prepared by its text (a group
-    at saturation is always ``batch_max`` long)."""
-    rows = ", ".join([_PLACEHOLDERS] * count)
-    columns = ", ".join(_BET_COLUMNS)
-    # only our column names and placeholders are formatted in: every value is bound
-    sql = f"INSERT INTO bets ({columns}) VALUES {rows} ON CONFLICT (wallet, nonce) DO NOTHING"  # noqa: S608 # nosec B608
-    return sql
 
 
 def group_values(rows: Iterable[Sequence[Any]], batch_id: int) -> list[Any]:
@@ -152,19 +140,6 @@ class GroupOutcomes(Protocol[Q_contra]):
 def _wake(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _transaction(conn: sqlite3.Connection, work: Callable[[], T]) -> T:
-    """Run ``work`` inside BEGIN IMMEDIATE ... COMMIT; roll back unless SQLite already did."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = work()
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:  # SQLite rolls back by itself on SQLITE_FULL, IOERR, NOMEM
-            conn.execute("ROLLBACK")
-        raise
-    return result
 
 
 class Writer(Generic[Q]):
@@ -401,20 +376,7 @@ def _write_bets(
     first, last, count = ids
     if conn.in_transaction:  # a bug elsewhere; committing it with the group would be worse
         raise sqlite3.OperationalError("a transaction was left open on the writer connection")
-    per = conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // _WIDTH
-    if count <= per:
-        inserted = conn.execute(_insert_bets(count), values).rowcount
-    else:
-        step = per * _WIDTH
-
-        def insert_in_chunks() -> int:
-            stored = 0
-            for at in range(0, len(values), step):
-                chunk = values[at : at + step]
-                stored += conn.execute(_insert_bets(len(chunk) // _WIDTH), chunk).rowcount
-            return stored
-
-        inserted = _transaction(conn, insert_in_chunks)
+    inserted = _BETS.run(conn, values)
     if inserted == count:
         return set()
     # ON CONFLICT skipped a nonce used long ago (rare): the wallet's later bets in the group
@@ -423,8 +385,8 @@ def _write_bets(
     # moves: balances are the ledger's), and a retry is answered with the stored receipt.
     try:
         kept = {r[0] for r in conn.execute(_BATCH_IDS, (first, last, batch_id))}
-        skipped = set(values[::_WIDTH]) - kept
-        _transaction(
+        skipped = set(values[:: _BETS.width]) - kept
+        transaction(
             conn,
             lambda: conn.executemany("UPDATE bets SET receipt = ? WHERE id = ?", rebuild(skipped)),
         )
@@ -434,7 +396,7 @@ def _write_bets(
 
 
 def _in_transaction(conn: sqlite3.Connection, work: Callable[..., T], args: tuple[Any, ...]) -> T:
-    return _transaction(conn, lambda: work(conn, *args))
+    return transaction(conn, lambda: work(conn, *args))
 
 
 def _checkpoint(conn: sqlite3.Connection) -> None:
@@ -471,5 +433,5 @@ def write_credit(
             (txn, wallet, amount, now_ms),
         )
 
-    _transaction(conn, work)
+    transaction(conn, work)
     return False

@@ -13,9 +13,10 @@ from prometheus_client import CollectorRegistry
 from fastpath import BatchQueue
 from gateway.metrics import Metrics
 from gateway.store.database import prepare
+from gateway.store.inserts import transaction
 from gateway.store.invariants import ledger_violations
 from gateway.store.markets import Settlement, settle
-from gateway.store.writer import GroupStored, Writer, _transaction, _write_bets, group_values
+from gateway.store.writer import GroupStored, Writer, _write_bets, group_values
 from tests.store.rows import insert_bet
 
 W = "a" * 64
@@ -154,7 +155,7 @@ def test_a_failed_transaction_is_rolled_back_before_the_next_group(
         raise sqlite3.OperationalError("database or disk is full")
 
     with pytest.raises(sqlite3.OperationalError, match="full"):
-        _transaction(db, half_then_fail)
+        transaction(db, half_then_fail)
     assert not db.in_transaction
     assert (
         _write_bets(db, group_values([_row(1, W, "n1", 10)], 1), (1, 1, 1), 1, lambda s: [])
@@ -208,6 +209,29 @@ def test_settle_writes_the_open_bets_in_one_statement(db: sqlite3.Connection) ->
     assert statuses == [(1, "won"), (2, "lost")]
     assert _balance(db, W) == 100 - 10 - 10 + 19
     assert db.execute("SELECT count(*) FROM ledger WHERE txn = 'payout:2'").fetchone() == (0,)
+
+
+def test_a_settlement_chunk_past_the_bound_parameter_limit_is_still_all_or_nothing(
+    db: sqlite3.Connection,
+) -> None:
+    """settle() with more values than one statement binds writes several statements in one
+    transaction: no bet settled when the database refuses one, every bet otherwise."""
+    for bet_id in (1, 2, 3):
+        insert_bet(db, W, id=bet_id, nonce=f"n{bet_id}")
+    db.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 2 * 5)  # two settlements a statement
+    wrong = [Settlement(1, W, "won", 19, 7), Settlement(2, W, "lost", 0, 7),
+             Settlement(3, W, "won", 18, 7)]  # fmt: skip
+    with pytest.raises(sqlite3.IntegrityError):  # the third row, in the second statement
+        settle(db, wrong, 9)
+    assert not db.in_transaction
+    assert db.execute("SELECT count(*) FROM settlements").fetchone() == (0,)
+    assert _balance(db, W) == 70
+    right = [*wrong[:2], Settlement(3, W, "void", 10, None)]
+    assert settle(db, right, 9) == [1, 2, 3]
+    statuses = db.execute("SELECT id, status FROM bets ORDER BY id").fetchall()
+    assert statuses == [(1, "won"), (2, "lost"), (3, "void")]
+    assert _balance(db, W) == 70 + 19 + 10
+    assert ledger_violations(db) == []
 
 
 class _Bet:
