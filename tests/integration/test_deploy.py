@@ -22,6 +22,7 @@ from tests.gatewayproc import (
     GatewayProcess,
     free_port,
     opened,
+    shared_tls,
     signed,
     tapgate,
 )
@@ -216,6 +217,6 @@ def test_the_release_imports_every_module_and_serves_a_bet(rendered: Path, tmp_p
 
 def _ready(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
+        return httpx.get(f"{url}/readyz", timeout=5, verify=shared_tls()).status_code == 200
     except httpx.HTTPError:
         return False

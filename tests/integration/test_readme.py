@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import fastpath
-from tests.gatewayproc import ROOT
+from tests.gatewayproc import ROOT, shared_tls
 
 RUNS = 3
 # what `make run` sets (Makefile, DEV_MARKETS)
@@ -55,7 +55,8 @@ def _serve(work: Path) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get("http://127.0.0.1:8080/healthz", timeout=5).status_code == 200:
+            health = httpx.get("http://127.0.0.1:8080/healthz", timeout=5, verify=shared_tls())
+            if health.status_code == 200:
                 return proc
         except httpx.HTTPError:
             pass
