@@ -1,6 +1,6 @@
-"""The writer's group statement: its rows bound as parameters of a VALUES list (as shipped
-since 2026-11-30) or read out of one JSON array (as before). Same schema, same triggers,
-same rows.
+"""The writer's group statement, and the resolver's settlement chunk: their rows bound as
+parameters of a VALUES list (as shipped since 2026-11-30) or read out of one JSON array (as
+before). Same schema, same triggers, same rows.
 
 The owner alone is bound by this statement (bench/RESULTS.md, 2026-11-30 08:38). This
 writes ``--rounds`` groups of ``--group`` bets with each variant, alternated, on a fresh
@@ -8,7 +8,11 @@ database (WAL, the v7 schema, 4,000 funded wallets) and prints the median CPU of
 writing thread per bet; the VALUES variant's statement is prepared once and then comes
 from the connection's cache, as a group of ``batch_max`` bets would at saturation.
 
+Then it settles every bet, ``--chunk`` a chunk (a third won, the rest lost), alternating
+``gateway.store.markets.settle`` with the JSON statement it replaced.
+
     python bench/group_statement.py [--synchronous OFF|FULL] [--group 256] [--rounds 30]
+                                    [--chunk 100]
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gateway.store.markets import Settlement, settle  # noqa: E402
 from gateway.store.schema import connect_pragmas, migrate  # noqa: E402
 from gateway.store.writer import _write_bets, group_values, write_credit  # noqa: E402
 
@@ -43,6 +48,15 @@ SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->
        ?2, value ->> 12, value ->> 13, value ->> 14, value ->> 15, value ->> 16
   FROM json_each(?1) WHERE true
 ON CONFLICT (wallet, nonce) DO NOTHING
+"""
+# the settlement chunk as shipped until 2026-11-30 (its open-bets read is unchanged)
+JSON_SETTLEMENTS = """
+INSERT INTO settlements (bet_id, outcome, payout, tick_seq, settled_at)
+SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, ?2 FROM json_each(?1)
+"""
+STILL_OPEN = """
+SELECT json_group_array(id) FROM bets
+ WHERE status = 'accepted' AND id IN (SELECT value FROM json_each(?1))
 """
 RECEIPT = orjson.dumps(
     {
@@ -93,11 +107,43 @@ def bound_values(conn: sqlite3.Connection, batch_id: int, rows: list[tuple[Any, 
     _write_bets(conn, group_values(rows, batch_id), ids, batch_id, lambda _: [])
 
 
+def json_settle(conn: sqlite3.Connection, items: list[Settlement], now_ms: int) -> list[int]:
+    """settle() as it was: the same read, the rows as one JSON array."""
+    (found,) = conn.execute(STILL_OPEN, (orjson.dumps([i.bet_id for i in items]),)).fetchone()
+    open_ids = set(orjson.loads(found))
+    rows = [(i.bet_id, i.outcome, i.payout, i.tick_seq) for i in items if i.bet_id in open_ids]
+    conn.execute(JSON_SETTLEMENTS, (orjson.dumps(rows), now_ms))
+    return [row[0] for row in rows]
+
+
+def settle_all(conn: sqlite3.Connection, wallets: dict[int, str], chunk: int) -> None:
+    """Settle every bet ``chunk`` at a time, the two variants alternating; print the median
+    CPU of the thread per settled bet."""
+    variants = {"JSON rows (before)": json_settle, "bound VALUES (shipped)": settle}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    ids = sorted(wallets)
+    for k, at in enumerate(range(0, len(ids) - len(ids) % chunk, chunk)):
+        name = list(variants)[k % 2]
+        items = [Settlement(i, wallets[i], "won" if i % 3 == 0 else "lost",
+                            250 if i % 3 == 0 else 0, 7) for i in ids[at : at + chunk]]  # fmt: skip
+        thread = time.thread_time()
+        assert len(variants[name](conn, items, 9)) == chunk
+        cpu[name].append((time.thread_time() - thread) * 1e6 / chunk)
+    settled = conn.execute("SELECT count(*) FROM settlements").fetchone()[0]
+    payouts = conn.execute("SELECT count(*) FROM ledger WHERE kind = 'payout'").fetchone()[0]
+    assert settled == len(ids) - len(ids) % chunk, settled
+    assert payouts == 2 * len([i for i in ids[:settled] if i % 3 == 0]), payouts
+    print(f"settlement chunks of {chunk} (a third won), {settled} bets")
+    for name in variants:
+        print(f"{name:24s} CPU {statistics.median(cpu[name][2:]):6.1f} us a bet")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--synchronous", default="FULL", choices=["OFF", "NORMAL", "FULL"])
     parser.add_argument("--group", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--chunk", type=int, default=100)
     args = parser.parse_args()
     path = Path(tempfile.mkdtemp(prefix="tapgate-stmt-")) / "tapgate.db"
     conn = sqlite3.connect(path, isolation_level=None)
@@ -132,6 +178,7 @@ def main() -> None:
             f"{name:24s} CPU {statistics.median(cpu[name][2:]):6.1f} us a bet, "
             f"wall {statistics.median(wall[name][2:]):6.1f} us"
         )
+    settle_all(conn, dict(conn.execute("SELECT id, wallet FROM bets")), args.chunk)
 
 
 if __name__ == "__main__":
