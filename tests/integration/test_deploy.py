@@ -56,6 +56,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.once
 def test_units_verify_cleanly(rendered: Path) -> None:
     """systemd-analyze verify prints nothing for any rendered unit."""
     units = [str(rendered / "etc/systemd/system" / u) for u in UNITS]
@@ -70,6 +71,7 @@ def test_units_verify_cleanly(rendered: Path) -> None:
     )
 
 
+@pytest.mark.once
 def test_service_exposure_is_2_or_lower(rendered: Path) -> None:
     """systemd-analyze security --offline rates tapgate.service 2.0 or lower."""
     result = subprocess.run(
@@ -89,6 +91,7 @@ def test_service_exposure_is_2_or_lower(rendered: Path) -> None:
     assert float(match.group(1)) <= 2.0
 
 
+@pytest.mark.once
 def test_render_installed_a_working_release(rendered: Path) -> None:
     """The release's venv runs the compiled gateway; settings and a private token exist."""
     current = rendered / "opt/tapgate/current"
@@ -145,6 +148,7 @@ def test_smoke_test_fails_clearly_without_a_gateway(tmp_path: Path) -> None:
 _MONEY = ("bets", "deposits", "ledger")
 
 
+@pytest.mark.once
 def test_the_release_imports_every_module_and_serves_a_bet(rendered: Path, tmp_path: Path) -> None:
     """The wheel install.sh built, in its own venv with only the runtime lock, outside the
     checkout: every module imports, ``tapgate serve`` takes a funded wallet's bet and

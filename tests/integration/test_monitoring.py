@@ -28,6 +28,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.once
 def test_alert_rules_pass_their_unit_tests() -> None:
     """promtool check rules and promtool test rules both pass."""
     checked = _run("check", "rules", "alerts.yml")
@@ -53,6 +54,7 @@ def _dashboard_exprs() -> list[str]:
     return [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
 
 
+@pytest.mark.once
 def test_dashboard_queries_parse(tmp_path: Path) -> None:
     """Every dashboard query is valid PromQL (checked by promtool as recording rules)."""
     exprs = _dashboard_exprs()
