@@ -5,7 +5,7 @@ Each chunk of paths draws from its own seed, spawned from one ``SeedSequence``, 
 counts are the same whichever process counts a chunk and however many processes there are.
 Every situation is counted on the same walks (``walk_wins`` shares their window extremes).
 Kept free of pytest: the worker processes are spawned (no fork of the pytest process) and
-import only this module.
+import this module, not the test's.
 """
 
 from __future__ import annotations
