@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 LOG=bench/out/run-all.log
 mkdir -p bench/out
-run() { echo "### $*" | tee -a "$LOG"; "$PY" bench/loadgen.py "$@" 2>&1 | tee -a "$LOG"; echo "exit $?" >> "$LOG"; }
+run() { echo "### $*" | tee -a "$LOG"; "$PY" bench/loadgen.py "$@" 2>&1 | tee -a "$LOG"; echo "exit ${PIPESTATUS[0]}" >> "$LOG"; }
 date -u | tee "$LOG"
 run trivial
 run steady --targets
