@@ -283,8 +283,8 @@ def test_the_writer_never_refuses_a_stored_group(db: sqlite3.Connection, tmp_pat
         writer.start()
         for bet in (_Bet(W, "old", 10), _Bet(V, "new", 20)):
             assert writer.submit(bet, asyncio.get_running_loop().time())
-        for _ in range(3000):  # bounded, not timed
-            if not writer.alive:
+        for _ in range(3000):  # bounded, not timed: a group answered either way ends it
+            if not writer.alive or outcomes.seen["refused"] or outcomes.seen["committed"]:
                 break
             await asyncio.sleep(0.01)
         alive = writer.alive
