@@ -189,8 +189,8 @@ class GatewayProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"gateway exited with {self.proc.returncode}: {self.logs()}")
             try:
-                with self.client() as c:  # shares one TLS context: polling costs no CPU
-                    health = c.get("/healthz", timeout=5)
+                with self.client() as client:  # one shared TLS context, not one a poll
+                    health = client.get("/healthz", timeout=5)
                 if health.status_code == 200 and (not markets_ready or self.markets_ready()):
                     return self
             except httpx.TransportError:
@@ -209,14 +209,14 @@ class GatewayProcess:
 
     def markets_ready(self) -> bool:
         """Every market priced and its breaker normal."""
-        with self.client() as c:
-            markets = c.get("/api/markets", timeout=5).json()["markets"]
+        with self.client() as client:
+            markets = client.get("/api/markets", timeout=5).json()["markets"]
         return all(m["priced"] and m["breaker"]["state"] == 0 for m in markets)
 
     def quote(self, market: str, cell: str) -> str:
         """The multiplier the grid offers for ``cell`` now."""
-        with self.client() as c:
-            grid = c.get(f"/api/markets/{market}/grid", timeout=5).json()
+        with self.client() as client:
+            grid = client.get(f"/api/markets/{market}/grid", timeout=5).json()
         return str(next(c["multiplier"] for c in grid["cells"] if c["cell_id"] == cell))
 
     def kill(self) -> None:
