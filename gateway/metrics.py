@@ -6,8 +6,8 @@ Names follow Prometheus conventions: ``tapgate_`` prefix, base units (seconds, m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any, cast
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -20,11 +20,10 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
+
+from gateway.loop_metrics import LoopCounter, LoopGauge, LoopHistogram, go_float
 
 __all__ = ["Metrics"]
-
-_go_float = cast(Callable[[float], str], floatToGoString)  # how the client prints values
 
 # Fine enough for millisecond latencies, wide enough for a stalled disk.
 LATENCY_BUCKETS = (
@@ -60,20 +59,21 @@ class Metrics:
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
             GCCollector(registry=r)
-        self.requests = Counter(
+        # updated by every request or bet, on the event loop: lock-free (loop_metrics.py)
+        self.requests = LoopCounter(
             "tapgate_http_requests_total",
             "HTTP requests by route and status",
             ["route", "status"],
             registry=r,
         )
-        self.request_seconds = Histogram(
+        self.request_seconds = LoopHistogram(
             "tapgate_http_request_duration_seconds",
             "HTTP request latency by route",
             ["route"],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge(
+        self.in_flight = LoopGauge(
             "tapgate_http_requests_in_flight", "HTTP requests being served", registry=r
         )
         # (route, status) -> the two labelled children: labels() costs more than the
@@ -84,20 +84,20 @@ class Metrics:
             "Requests from a trusted proxy refused for an unreadable X-Forwarded-For",
             registry=r,
         )
-        self.bets_placed = Counter(
+        self.bets_placed = LoopCounter(
             "tapgate_bets_placed_total",
             "Bets acknowledged with 202 (replays excluded)",
             registry=r,
         )
-        self.bets_replayed = Counter(
+        self.bets_replayed = LoopCounter(
             "tapgate_bets_replayed_total",
             "Idempotent replays answered from a stored receipt",
             registry=r,
         )
-        self.bets_rejected = Counter(
+        self.bets_rejected = LoopCounter(
             "tapgate_bets_rejected_total", "Bets refused, by error code", ["code"], registry=r
         )
-        self.stake = Counter(
+        self.stake = LoopCounter(
             "tapgate_stake_minor_units_total", "Stakes of acknowledged bets", registry=r
         )
         self.batch_size = Histogram(
@@ -222,7 +222,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.verify_seconds = Histogram(
+        self.verify_seconds = LoopHistogram(
             "tapgate_bet_verify_duration_seconds",
             "Ed25519 verification of one bet",
             buckets=LATENCY_BUCKETS,
@@ -304,5 +304,5 @@ def merge_expositions(texts: Sequence[bytes]) -> bytes:
     lines = []
     for name, samples in families.items():
         lines.extend(heads[name])
-        lines.extend(f"{sample} {_go_float(value)}" for sample, value in samples.items())
+        lines.extend(f"{sample} {go_float(value)}" for sample, value in samples.items())
     return ("\n".join(lines) + "\n").encode()

@@ -7,14 +7,17 @@ readable, coloured line per event, for a developer running ``make run``.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import sys
+import time
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import orjson
 import structlog
 
-__all__ = ["configure_logging"]
+__all__ = ["Timestamper", "configure_logging"]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -24,13 +27,38 @@ _LEVELS = {
 }
 
 
+class Timestamper:
+    """Adds ``timestamp``: UTC, ISO 8601 with microseconds and a ``Z``.
+
+    The same text as structlog's ``TimeStamper(fmt="iso", utc=True)``, except that a whole
+    second shows ``.000000`` too. Its date and time of day are formatted once a second:
+    ``datetime.now().isoformat()`` for every line was 8% of the instructions the gateway
+    spends on a bet beyond its signature (bench/layers.py, ADR 16).
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(
+        self, logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        second, micro = divmod(round(self.clock() * 1_000_000), 1_000_000)
+        if second != self._second:
+            moment = datetime.datetime.fromtimestamp(second, datetime.UTC)
+            self._prefix, self._second = moment.strftime("%Y-%m-%dT%H:%M:%S."), second
+        event["timestamp"] = f"{self._prefix}{micro:06d}Z"
+        return event
+
+
 def configure_logging(level: str = "info", *, console: bool | None = None) -> None:
     """JSON lines, or readable lines on a terminal (``console`` None: decide by stdout)."""
     if console is None:
         console = sys.stdout.isatty()
     shared: list[Any] = [
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        Timestamper(),
     ]
     if console:
         renderer: list[Any] = [structlog.dev.ConsoleRenderer()]

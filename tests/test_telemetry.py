@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterator
 
 import pytest
 import structlog
 
-from gateway.telemetry import configure_logging
+from gateway.telemetry import Timestamper, configure_logging
 
 
 @pytest.fixture(autouse=True)
@@ -36,3 +37,24 @@ def test_readable_lines_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> Non
     out = capsys.readouterr().out
     assert "listening" in out and "http://127.0.0.1:8080" in out and "hidden" not in out
     assert not out.lstrip().startswith("{") and len(out.strip().splitlines()) == 1
+
+
+def test_timestamps_are_utc_with_microseconds_across_seconds() -> None:
+    """Each line's time is its own, to the microsecond, also after the second changes."""
+    times = iter([1_764_511_199.999_999, 1_764_511_200.000_0004, 1_764_511_200.250_5])
+    stamp = Timestamper(clock=lambda: next(times))
+    texts = [stamp(None, "info", {})["timestamp"] for _ in range(3)]
+    assert texts == [
+        "2025-11-30T13:59:59.999999Z",
+        "2025-11-30T14:00:00.000000Z",
+        "2025-11-30T14:00:00.250500Z",
+    ]
+
+
+def test_timestamps_read_as_the_clock_that_made_them() -> None:
+    """A timestamp parses back to its clock reading (to the microsecond) as UTC."""
+    now = 1_764_511_234.567_891
+    text = Timestamper(clock=lambda: now)(None, "info", {})["timestamp"]
+    parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    assert parsed.tzinfo is not None and parsed.utcoffset() == datetime.timedelta(0)
+    assert abs(parsed.timestamp() - now) < 1e-6
