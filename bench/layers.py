@@ -9,8 +9,10 @@ timestamp window and the signature, and answers the verify-only receipt. Then, i
 - the app: thread CPU per request of ``app(scope, receive, send)`` over --requests signed
   bodies (each a different wallet and nonce, as under load);
 - the signature alone: the same bodies' checks through the gateway's ``verify``;
-- own layers = the first minus the second. HTTP parsing (uvicorn's share) is not in it:
-  ``loadgen.py asgi`` measures that part, over the network.
+- a stub: the same bodies answered by the least an ASGI app does (this harness's own
+  scope, receive and send, as ``loadgen.py asgi``'s stub stands for uvicorn's);
+- own layers = the app minus the stub minus the signature. HTTP parsing (uvicorn's
+  share) is in neither: ``loadgen.py asgi`` measures it, over the network.
 
 --profile prints cProfile's top functions of the app's run (cProfile's overhead inflates
 the total; read it for shares, not for the figure). --instructions runs one round under
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import os
@@ -121,6 +124,13 @@ async def run(app: Any, signed: list[bytes]) -> float:
     return spent
 
 
+async def stub(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """The least an ASGI app answers a bet with: what this harness itself costs."""
+    await receive()
+    await send({"type": "http.response.start", "status": 202, "headers": []})
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
 def signatures(signed: list[bytes]) -> float:
     """Thread CPU seconds of the gateway's signature check alone, for the same bodies."""
     bets = [parse_bet(body, frozenset({MARKET})) for body in signed]
@@ -128,6 +138,15 @@ def signatures(signed: list[bytes]) -> float:
     for bet in bets:
         verify(bet.wallet, bet.message, bet.signature)
     return time.thread_time() - started
+
+
+def settle_heap() -> None:
+    """What the runtime's housekeeping does each second (TAPGATE_GC_FREEZE): everything
+    alive moved out of the cyclic collector's way. Without it a full collection over the
+    whole heap lands in whichever section is running when it falls due (+-15k
+    instructions a request between two versions of the code, none of it theirs)."""
+    gc.collect(1)
+    gc.freeze()
 
 
 @contextlib.contextmanager
@@ -170,16 +189,22 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         await run(app, bodies(200))  # warm: caches, metric children, first log line
         for _ in range(args.rounds):
             signed = bodies(args.requests)
+            settle_heap()
             with counted("app"):
                 app_s = await run(app, signed)
+            settle_heap()
             with counted("signature"):
                 verify_s = signatures(signed)
+            settle_heap()
+            with counted("stub"):
+                stub_s = await run(stub, signed)
             n = len(signed)
             rounds.append(
                 {
                     "app_us": round(app_s / n * 1e6, 1),
+                    "stub_us": round(stub_s / n * 1e6, 1),
                     "signature_us": round(verify_s / n * 1e6, 1),
-                    "own_layers_us": round((app_s - verify_s) / n * 1e6, 1),
+                    "own_layers_us": round((app_s - stub_s - verify_s) / n * 1e6, 1),
                 }
             )
         if args.profile:
@@ -239,8 +264,9 @@ def instructions(args: argparse.Namespace) -> dict[str, object]:
         "requests": n,
         "instructions_per_request": {
             "app": round(totals["app"] / n),
+            "stub": round(totals["stub"] / n),
             "signature": round(totals["signature"] / n),
-            "own_layers": round((totals["app"] - totals["signature"]) / n),
+            "own_layers": round((totals["app"] - totals["stub"] - totals["signature"]) / n),
         },
         "settings": "as the timed run; valgrind's callgrind, one round",
     }

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import orjson
@@ -44,9 +43,13 @@ MAX_BODY = 4096
 CELL_PATTERN = CELL.pattern  # the one definition is gateway/wire.py
 
 
-@dataclass(slots=True, frozen=True)
-class BetRequest:
-    """A well-formed bet, every value exactly as sent."""
+class BetRequest(NamedTuple):
+    """A well-formed bet, every value exactly as sent.
+
+    A tuple: built by one C call (a frozen dataclass sets each of its ten fields through
+    ``object.__setattr__``: 1.6 us against 0.4 a bet, in the worker and again in the owner),
+    and what a worker sends the owner as it is (``tuple(bet)``).
+    """
 
     wallet: str
     market: str
@@ -206,16 +209,16 @@ def parse_bet(body: bytes, markets: Collection[str]) -> BetRequest:
     _refuse_repeated_bet_keys(body, data)
     row, col = parse_cell(bet["cell_id"])
     return BetRequest(
-        wallet=bet["wallet"],
-        market=bet["market"],
-        cell_id=bet["cell_id"],
-        row=row,
-        col=col,
-        amount=bet["amount"],
-        nonce=bet["nonce"],
-        timestamp=bet["timestamp"],
-        min_multiplier=bet.get("min_multiplier"),
-        signature=bet["signature"],
+        bet["wallet"],
+        bet["market"],
+        bet["cell_id"],
+        row,
+        col,
+        bet["amount"],
+        bet["nonce"],
+        bet["timestamp"],
+        bet.get("min_multiplier"),
+        bet["signature"],
     )
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from gateway.telemetry import Timestamper, configure_logging
+from gateway.telemetry import EventLog, Timestamper, configure_logging
 
 
 @pytest.fixture(autouse=True)
@@ -58,3 +58,34 @@ def test_timestamps_read_as_the_clock_that_made_them() -> None:
     parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     assert parsed.tzinfo is not None and parsed.utcoffset() == datetime.timedelta(0)
     assert abs(parsed.timestamp() - now) < 1e-6
+
+
+def test_event_log_writes_through_the_configured_chain(
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    """The request line's writer gives the same JSON line a bound logger would."""
+    configure_logging("info", console=False)
+    EventLog("t").write("info", {"event": "request", "status": 202, "wallet": "ab" * 32})
+    structlog.get_logger("t").info("request", status=202, wallet="ab" * 32)
+    ours, theirs = (json.loads(line) for line in capsysbinary.readouterr().out.splitlines())
+    assert ours.pop("timestamp") and theirs.pop("timestamp")
+    assert ours == theirs == {"event": "request", "status": 202, "wallet": "ab" * 32,
+                              "level": "info"}  # fmt: skip
+
+
+def test_event_log_honours_the_level(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """At TAPGATE_LOG_LEVEL=warning no request line is written; a warning still is."""
+    configure_logging("warning", console=False)
+    log = EventLog("t")
+    log.write("info", {"event": "request"})
+    log.write("warning", {"event": "slow"})
+    lines = capsysbinary.readouterr().out.splitlines()
+    assert [json.loads(line)["event"] for line in lines] == ["slow"]
+
+
+def test_event_log_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    """On a terminal the request line is the console renderer's readable line."""
+    configure_logging("info", console=True)
+    EventLog("t").write("info", {"event": "request", "route": "place_bet"})
+    out = capsys.readouterr().out
+    assert "request" in out and "place_bet" in out and not out.lstrip().startswith("{")

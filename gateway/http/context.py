@@ -16,6 +16,7 @@ from gateway.errors import ErrorCode, Rejection, internal_rejection
 from gateway.http.client_address import ForwardedForInvalid, client_address, rate_key
 from gateway.http.errors import send_rejection
 from gateway.metrics import Metrics
+from gateway.telemetry import EventLog
 
 __all__ = ["RequestContext", "request_id", "client_key"]
 
@@ -50,6 +51,7 @@ class RequestContext:
         self.metrics = metrics
         self._prefix = os.urandom(4).hex()
         self._counter = itertools.count(1)
+        self._log = EventLog("tapgate.http")  # the request line (module log: the rest)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -114,16 +116,19 @@ class RequestContext:
                 metrics.observe_request(route, status, elapsed)
             trace = _TRACEPARENT.fullmatch(traceparent) if traceparent else None
             trace_id = trace.group(1).decode() if trace and trace.group(1).strip(b"0") else None
-            log.info(
-                "request" if http else "stream_closed",
-                request_id=rid,
-                trace_id=trace_id,
-                method=scope.get("method", "GET"),
-                route=route,
-                status=status if http or started else None,
-                duration_ms=round(elapsed * 1000, 3),
-                client=address,
-                **fields,
+            self._log.write(
+                "info",
+                {
+                    "event": "request" if http else "stream_closed",
+                    "request_id": rid,
+                    "trace_id": trace_id,
+                    "method": scope.get("method", "GET"),
+                    "route": route,
+                    "status": status if http or started else None,
+                    "duration_ms": round(elapsed * 1000, 3),
+                    "client": address,
+                    **fields,
+                },
             )
 
     async def _refuse_forwarded(self, scope: Scope, send: Send, rid: str, detail: str) -> None:

@@ -26,7 +26,7 @@ from gateway.metrics import Metrics, merge_expositions
 from gateway.protocol import parse_bet
 from gateway.runtime import open_runtime
 from gateway.server.channel import MAX_FRAME, Channel
-from gateway.server.link import _BET_VALUES, OwnerGone, OwnerLink
+from gateway.server.link import OwnerGone, OwnerLink
 from gateway.server.owner import TunnelOutput, WorkerLink
 from tests.gatewayproc import (
     IN_PROCESS,
@@ -309,7 +309,7 @@ def test_the_owner_answers_each_admit_once_from_the_commit(tmp_path: Path) -> No
 
     def fields(amount: int) -> object:
         body = bet_body(wallet, market="BTC-USD", cell_id=open_cell(), amount=amount, nonce="n1")
-        return _BET_VALUES(parse_bet(orjson.dumps(body), {"BTC-USD"}))
+        return tuple(parse_bet(orjson.dumps(body), {"BTC-USD"}))  # as a worker sends it
 
     async def scenario() -> dict[object, tuple[Any, ...]]:
         rt = await open_runtime(settings)
