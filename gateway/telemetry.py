@@ -7,6 +7,7 @@ readable, coloured line per event, for a developer running ``make run``.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import logging
 import sys
@@ -63,12 +64,21 @@ class EventLog:
     (bench/layers.py, ADR 16). This runs the same processors on the dict it is given,
     which it then owns. The configuration is read at first use, as structlog's
     ``cache_logger_on_first_use`` does.
+
+    On an event loop, the JSON lines of one loop turn leave in one write at the turn's end
+    (ADR 15 does the same for responses): a busy worker ends many requests a turn, and a
+    write each was a system call each (and a wakeup of journald's reader each). Only these
+    lines wait, and only until the turn ends; ``flush`` writes them at once (a process
+    about to ``os._exit`` calls it). Off a loop, or on a terminal, a line is written as it
+    comes.
     """
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._chain: tuple[Sequence[Processor], Any] | None = None
         self._enabled: dict[str, bool] = {}
+        self._turn: list[bytes] = []  # this loop turn's lines, not yet written
+        self._output: Any = None  # the configured output, once read
 
     def write(self, method: str, event: dict[str, Any]) -> None:
         """Log ``event`` (its ``event`` key the event's name) at level ``method``."""
@@ -88,11 +98,27 @@ class EventLog:
                 rendered = processor(output, method, rendered)
         except structlog.DropEvent:
             return
+        if type(rendered) is bytes:
+            if not self._turn:
+                try:
+                    asyncio.get_running_loop().call_soon(self.flush)
+                except RuntimeError:  # no loop runs in this thread: write it now
+                    output.msg(rendered)
+                    return
+            self._turn.append(rendered)
+            return
         getattr(output, method)(rendered)
+
+    def flush(self) -> None:
+        """Write the lines this turn has logged so far, in one write."""
+        if self._turn:
+            lines, self._turn = self._turn, []
+            self._output.msg(b"\n".join(lines))  # the output ends the last line
 
     def _configured(self) -> tuple[Sequence[Processor], Any]:
         config = structlog.get_config()
-        return config["processors"], config["logger_factory"](self.name)
+        self._output = config["logger_factory"](self.name)
+        return config["processors"], self._output
 
 
 def configure_logging(level: str = "info", *, console: bool | None = None) -> None:

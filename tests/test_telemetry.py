@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import json
+import logging
 from collections.abc import Iterator
 
+import orjson
 import pytest
 import structlog
 
@@ -89,3 +92,67 @@ def test_event_log_on_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     EventLog("t").write("info", {"event": "request", "route": "place_bet"})
     out = capsys.readouterr().out
     assert "request" in out and "place_bet" in out and not out.lstrip().startswith("{")
+
+
+class _Writes:
+    """A log file that keeps each write."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+    def flush(self) -> None:
+        pass
+
+
+def _json_lines_into(file: _Writes) -> None:
+    structlog.configure(
+        processors=[structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+        logger_factory=structlog.BytesLoggerFactory(file),  # type: ignore[arg-type]
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
+
+
+def test_request_lines_of_one_loop_turn_leave_in_one_write() -> None:
+    """On an event loop, the lines of one turn are written together as the turn ends."""
+    file = _Writes()
+    _json_lines_into(file)
+    log = EventLog("t")
+
+    async def turns() -> None:
+        log.write("info", {"event": "a"})
+        log.write("info", {"event": "b"})
+        assert file.writes == []
+        await asyncio.sleep(0)
+        assert file.writes == [b'{"event":"a"}\n{"event":"b"}\n']
+        log.write("info", {"event": "c"})
+        await asyncio.sleep(0)
+
+    asyncio.run(turns())
+    assert file.writes[1:] == [b'{"event":"c"}\n']
+
+
+def test_flush_writes_the_turn_so_far_at_once() -> None:
+    """flush (what a worker calls before os._exit) writes the waiting lines now, once."""
+    file = _Writes()
+    _json_lines_into(file)
+    log = EventLog("t")
+
+    async def turn() -> None:
+        log.write("info", {"event": "a"})
+        log.flush()
+        assert file.writes == [b'{"event":"a"}\n']
+        await asyncio.sleep(0)  # the turn's end finds nothing left to write
+
+    asyncio.run(turn())
+    assert file.writes == [b'{"event":"a"}\n']
+
+
+def test_off_a_loop_a_line_is_written_as_it_comes() -> None:
+    """Without a running event loop (a script, a thread) nothing waits."""
+    file = _Writes()
+    _json_lines_into(file)
+    EventLog("t").write("info", {"event": "a"})
+    assert file.writes == [b'{"event":"a"}\n']

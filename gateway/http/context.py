@@ -131,6 +131,10 @@ class RequestContext:
                 },
             )
 
+    def flush_log(self) -> None:
+        """Write the request lines this loop turn has logged so far (before ``os._exit``)."""
+        self._log.flush()
+
     async def _refuse_forwarded(self, scope: Scope, send: Send, rid: str, detail: str) -> None:
         """400 before any other work (a stream handshake is closed instead), counted."""
         self.metrics.forwarded_for_invalid.inc()

@@ -162,7 +162,7 @@ class TapgateApp:
         )
         self._rest = link.tunnel
         reading = asyncio.create_task(link.run())
-        watching = asyncio.create_task(_stop_when(link.gone))
+        watching = asyncio.create_task(_stop_when(link.gone, self._asgi.flush_log))
         if verifier is not None:
             verifier.start()
         link.channel.send("ready")
@@ -176,12 +176,13 @@ class TapgateApp:
             reading.cancel()
 
 
-async def _stop_when(gone: asyncio.Event) -> None:
+async def _stop_when(gone: asyncio.Event, flush_log: Callable[[], None]) -> None:
     """The owner closed the channel without stopping this worker first: it died. So does
     the worker, at once, like one process killed: a request in flight here must not get
     an answer (a 500 would say "failed" of a bet the owner may have committed); its client
     sees the connection drop and retries the same body (idempotent)."""
     await gone.wait()
+    flush_log()  # the request lines of this loop turn: os._exit writes no buffer
     structlog.get_logger("tapgate.server").error("owner_gone", pid=os.getpid())
     os._exit(EXIT_OWNER_GONE)
 
