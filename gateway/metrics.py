@@ -109,7 +109,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.queue_wait_seconds = Histogram(
+        self.queue_wait_seconds = LoopHistogram(  # each bet's, by the writer's flusher task
             "tapgate_batch_queue_wait_seconds",
             "Time a bet waited in the queue for its group",
             buckets=LATENCY_BUCKETS,
