@@ -2,8 +2,8 @@
 loop's thread, turned into Prometheus families when the registry is scraped.
 
 prometheus_client's metrics take a lock for every increment (a histogram's observation
-takes two, after a type check and a walk of its bounds): a third of the instructions of
-our own per-request layers went to the four metrics every request updates (ADR 16). These
+takes two, after a type check and a walk of its bounds): a fifth of the instructions of
+our own per-request layers went to the metrics every request updates (ADR 16). These
 count in Python ints and floats instead, which is safe because one thread updates them:
 the event loop, which also runs the scrape (``generate_latest`` in the ``/metrics``
 handler), so a scrape never sees half an update. Never update one from another thread;
@@ -108,7 +108,7 @@ class LoopCounter(_Family):
     def _families(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for values, child in self._children.items():
-            family.add_metric(values, child.value, created=child.created)
+            family.add_metric([str(v) for v in values], child.value, created=child.created)
         yield family
 
 
@@ -183,10 +183,11 @@ class LoopHistogram(_Family):
             for le, count in zip(self._les, child.counts, strict=True):
                 total += count
                 buckets.append((le, total))
-            family.add_metric(list(values), buckets, child.sum)
+            labels = [str(v) for v in values]  # as the client writes a label value
+            family.add_metric(labels, buckets, child.sum)
             family.add_sample(
                 f"{self.name}_created",
-                dict(zip(self.labelnames, values, strict=True)),
+                dict(zip(self.labelnames, labels, strict=True)),
                 child.created,
             )
         yield family

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from gateway.errors import ErrorCode
 from gateway.loop_metrics import LoopCounter, LoopGauge, LoopHistogram
 
 BOUNDS = (0.001, 0.01, 0.1, 1.0)
@@ -85,3 +86,15 @@ def test_misuse_is_refused_like_the_client_refuses_it() -> None:
         counter.labels("a", "b").inc(-1)
     with pytest.raises(ValueError, match="Duplicated"):
         LoopCounter("t_total", "again", registry=registry)
+
+
+def test_label_values_are_written_as_their_text() -> None:
+    """An error code (a StrEnum) labels its child by its text, the same child as the
+    plain string, as the client does."""
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    for registry, kind in ((theirs, Counter), (ours, LoopCounter)):
+        counter = kind("t_rejected_total", "by code", ["code"], registry=registry)
+        counter.labels(ErrorCode.CELL_CLOSED).inc()
+        counter.labels("cell_closed").inc()
+    assert _exposition(ours) == _exposition(theirs)
+    assert ours.get_sample_value("t_rejected_total", {"code": "cell_closed"}) == 2
