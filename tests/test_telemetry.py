@@ -107,52 +107,50 @@ class _Writes:
         pass
 
 
-def _json_lines_into(file: _Writes) -> None:
+@pytest.fixture
+def json_file() -> _Writes:
+    """structlog configured for JSON lines into a file that keeps each write."""
+    file = _Writes()
     structlog.configure(
         processors=[structlog.processors.JSONRenderer(serializer=orjson.dumps)],
         logger_factory=structlog.BytesLoggerFactory(file),  # type: ignore[arg-type]
         wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
     )
+    return file
 
 
-def test_request_lines_of_one_loop_turn_leave_in_one_write() -> None:
+def test_request_lines_of_one_loop_turn_leave_in_one_write(json_file: _Writes) -> None:
     """On an event loop, the lines of one turn are written together as the turn ends."""
-    file = _Writes()
-    _json_lines_into(file)
     log = EventLog("t")
 
     async def turns() -> None:
         log.write("info", {"event": "a"})
         log.write("info", {"event": "b"})
-        assert file.writes == []
+        assert json_file.writes == []
         await asyncio.sleep(0)
-        assert file.writes == [b'{"event":"a"}\n{"event":"b"}\n']
+        assert json_file.writes == [b'{"event":"a"}\n{"event":"b"}\n']
         log.write("info", {"event": "c"})
         await asyncio.sleep(0)
 
     asyncio.run(turns())
-    assert file.writes[1:] == [b'{"event":"c"}\n']
+    assert json_file.writes[1:] == [b'{"event":"c"}\n']
 
 
-def test_flush_writes_the_turn_so_far_at_once() -> None:
+def test_flush_writes_the_turn_so_far_at_once(json_file: _Writes) -> None:
     """flush (what a worker calls before os._exit) writes the waiting lines now, once."""
-    file = _Writes()
-    _json_lines_into(file)
     log = EventLog("t")
 
     async def turn() -> None:
         log.write("info", {"event": "a"})
         log.flush()
-        assert file.writes == [b'{"event":"a"}\n']
+        assert json_file.writes == [b'{"event":"a"}\n']
         await asyncio.sleep(0)  # the turn's end finds nothing left to write
 
     asyncio.run(turn())
-    assert file.writes == [b'{"event":"a"}\n']
+    assert json_file.writes == [b'{"event":"a"}\n']
 
 
-def test_off_a_loop_a_line_is_written_as_it_comes() -> None:
+def test_off_a_loop_a_line_is_written_as_it_comes(json_file: _Writes) -> None:
     """Without a running event loop (a script, a thread) nothing waits."""
-    file = _Writes()
-    _json_lines_into(file)
     EventLog("t").write("info", {"event": "a"})
-    assert file.writes == [b'{"event":"a"}\n']
+    assert json_file.writes == [b'{"event":"a"}\n']

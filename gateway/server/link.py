@@ -197,11 +197,8 @@ class RemotePlacement:
         await self.signature.check(bet, now)
         if self.verify_only:  # the harness's efficiency baseline; never in production
             return VERIFY_ONLY_RECEIPT, 0, False
-        refused, receipt, bet_id, replayed, fields = await self.link.ask(
-            "admit",
-            tuple(bet),
-            now,  # the channel carries plain tuples, not subclasses
-        )
+        # tuple(bet): the channel (marshal) carries plain tuples, not a NamedTuple
+        refused, receipt, bet_id, replayed, fields = await self.link.ask("admit", tuple(bet), now)
         if refused is not None:
             raise unpack_rejection(refused)
         if log is not None:
