@@ -125,6 +125,15 @@ def _sum_count(metric: Any) -> tuple[float, float]:
     return total, count
 
 
+def verified_bet(
+    wallet: str, cell: tuple[str, int, int], nonce: str, now: float
+) -> tuple[Any, ...]:
+    """A bet's values as a worker sends them to ``admit`` once it has checked the signature
+    (one unit on ``cell``, timestamped ``now``; the signature is not read again)."""
+    cell_id, row, col = cell
+    return (wallet, MARKET, cell_id, row, col, 1, nonce, int(now * 1000), None, "0" * 128)
+
+
 def thread_cpu() -> dict[str, float]:
     """CPU seconds (user + system) of each of this process's threads by name; the event
     loop is MainThread, the group commits run on tapgate-writer."""
@@ -174,18 +183,7 @@ async def feed(fd: int) -> None:
         cell_id, row, col = cells[serial % len(cells)]
         now = time.time()
         client = f"10.{serial % 200}.{serial // 200 % 250}.1"
-        fields = (
-            wallet,
-            MARKET,
-            cell_id,
-            row,
-            col,
-            1,
-            f"n{serial}",
-            int(now * 1000),
-            None,
-            "0" * 128,
-        )
+        fields = verified_bet(wallet, (cell_id, row, col), f"n{serial}", now)
         next_id += 2
         channel.send("take", next_id - 1, client, now)  # answered first, not counted
         channel.send("admit", next_id, fields, now)

@@ -59,6 +59,9 @@ class _Family(Collector):
     def _families(self) -> Iterator[Metric]:
         raise NotImplementedError
 
+    def _needs_labels(self) -> ValueError:
+        return ValueError(f"{self.name} has labels {self.labelnames}: use labels()")
+
     def _check(self, values: tuple[str, ...]) -> None:
         if len(values) != len(self.labelnames):
             raise ValueError(f"{self.name} takes labels {self.labelnames}, got {values}")
@@ -91,8 +94,9 @@ class LoopCounter(_Family):
     ) -> None:
         super().__init__(name.removesuffix("_total"), documentation, labelnames)
         self._children: dict[tuple[str, ...], _CounterChild] = {}
-        if not self.labelnames:
-            self._children[()] = _CounterChild()
+        self._only = None if self.labelnames else _CounterChild()  # inc() without labels()
+        if self._only is not None:
+            self._children[()] = self._only
         registry.register(self)
 
     def labels(self, *values: str) -> _CounterChild:
@@ -103,7 +107,11 @@ class LoopCounter(_Family):
         return child
 
     def inc(self, amount: float = 1) -> None:
-        self.labels().inc(amount)
+        """Add ``amount`` to an unlabelled counter."""
+        only = self._only
+        if only is None:
+            raise self._needs_labels()
+        only.inc(amount)
 
     def _families(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -162,8 +170,9 @@ class LoopHistogram(_Family):
         self.bounds = tuple(sorted(float(b) for b in buckets))
         self._les = [go_float(b) for b in self.bounds] + ["+Inf"]
         self._children: dict[tuple[str, ...], _HistogramChild] = {}
-        if not self.labelnames:
-            self._children[()] = _HistogramChild(self.bounds)
+        self._only = None if self.labelnames else _HistogramChild(self.bounds)  # observe()
+        if self._only is not None:
+            self._children[()] = self._only
         registry.register(self)
 
     def labels(self, *values: str) -> _HistogramChild:
@@ -174,7 +183,11 @@ class LoopHistogram(_Family):
         return child
 
     def observe(self, amount: float) -> None:
-        self.labels().observe(amount)
+        """Count ``amount`` in an unlabelled histogram."""
+        only = self._only
+        if only is None:
+            raise self._needs_labels()
+        only.observe(amount)
 
     def _families(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)

@@ -74,7 +74,8 @@ def test_created_is_when_the_child_appeared() -> None:
 
 
 def test_misuse_is_refused_like_the_client_refuses_it() -> None:
-    """Wrong label counts, a shrinking counter and a duplicate name raise ValueError."""
+    """Wrong label counts, a shrinking counter, a labelled family updated without its
+    labels and a duplicate name raise ValueError."""
     registry = CollectorRegistry()
     counter = LoopCounter("t_total", "t", ["route", "status"], registry=registry)
     histogram = LoopHistogram("t_seconds", "t", ["route"], buckets=BOUNDS, registry=registry)
@@ -84,6 +85,10 @@ def test_misuse_is_refused_like_the_client_refuses_it() -> None:
         histogram.labels("a", "b")
     with pytest.raises(ValueError, match="only grows"):
         counter.labels("a", "b").inc(-1)
+    with pytest.raises(ValueError, match="use labels"):
+        counter.inc()
+    with pytest.raises(ValueError, match="use labels"):
+        histogram.observe(0.1)
     with pytest.raises(ValueError, match="Duplicated"):
         LoopCounter("t_total", "again", registry=registry)
 
