@@ -33,6 +33,8 @@ class Outcomes:
     unknown: set[tuple[str, str]] = field(default_factory=set)
     unsent: set[tuple[str, str]] = field(default_factory=set)
     in_flight: int = 0
+    frozen: bool = False  # set when the gateway is stopped: later requests get no answer
+    sent_frozen: int = 0  # requests begun after that, each unanswerable
 
 
 async def drive(
@@ -59,6 +61,8 @@ async def drive(
                 body = signed(wallet, nonce=nonce, amount=rng.randint(1, 50), **extra)
                 key = (wallet.address, nonce)
                 outcomes.in_flight += 1
+                if outcomes.frozen:
+                    outcomes.sent_frozen += 1
                 try:
                     r = await client.post(
                         "/api/bets",
@@ -99,7 +103,8 @@ async def kill_under_load(
 
     Freezing first makes the kill land on unanswered work whatever the machine's speed: a
     plain SIGKILL can fall in the instant after a group's answers left and before the
-    clients sent more, and then there is nothing in flight to lose."""
+    clients sent more, and then there is nothing in flight to lose. A request begun after
+    the freeze is certainly unanswered; the kill waits for one."""
     stop = asyncio.Event()
     traffic = asyncio.create_task(drive(gw.url, wallets, outcomes, stop, clients, seed))
     deadline = time.monotonic() + 30
@@ -107,9 +112,16 @@ async def kill_under_load(
         await asyncio.sleep(0.02)
     await asyncio.sleep(random.Random(seed).uniform(0.0, jitter_s))
     frozen = gw.freeze()
+    outcomes.frozen = True
     deadline = time.monotonic() + 10
-    while outcomes.in_flight < clients and time.monotonic() < deadline:
+    # every client with a request out, and at least one begun after the freeze: a request
+    # out at the freeze may have its answer already in the client's socket, unread (a
+    # client slower than the gateway), and then the kill would find nothing unanswered
+    while (
+        outcomes.in_flight < clients or not outcomes.sent_frozen
+    ) and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)  # what began after the freeze reaches its socket (bounded)
     in_flight = outcomes.in_flight
     gw.crash(frozen)
     stop.set()
