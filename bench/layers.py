@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.client.wallet import Wallet, bet_body  # noqa: E402
 from gateway.config import Settings  # noqa: E402
-from gateway.protocol import parse_bet, verify  # noqa: E402
+from gateway.protocol import BetRequest, parse_bet, verify  # noqa: E402
 from gateway.server.app import create_app  # noqa: E402
 from gateway.telemetry import configure_logging  # noqa: E402
 
@@ -136,9 +136,9 @@ async def stub(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"{}"})
 
 
-def signatures(signed: list[bytes]) -> float:
-    """Thread CPU seconds of the gateway's signature check alone, for the same bodies."""
-    bets = [parse_bet(body, frozenset({MARKET})) for body in signed]
+def signatures(bets: list[BetRequest]) -> float:
+    """Thread CPU seconds of the gateway's signature check alone, for the same bets (parsed
+    before: only the checks are counted, under callgrind too)."""
     started = time.thread_time()
     for bet in bets:
         verify(bet.wallet, bet.message, bet.signature)
@@ -197,9 +197,10 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             settle_heap()
             with counted("app"):
                 app_s = await run(app, signed)
+            bets = [parse_bet(body, frozenset({MARKET})) for body in signed]
             settle_heap()
             with counted("signature"):
-                verify_s = signatures(signed)
+                verify_s = signatures(bets)
             settle_heap()
             with counted("stub"):
                 stub_s = await run(stub, signed)
