@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
@@ -81,7 +81,50 @@ class _CounterChild:
         self.value += amount
 
 
-class LoopCounter(_Family):
+class _HistogramChild:
+    __slots__ = ("bounds", "counts", "created", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound (+Inf)
+        self.sum = 0.0
+        self.created = time.time()
+
+    def observe(self, amount: float) -> None:
+        """Count ``amount`` in the first bucket whose bound is at least it."""
+        self.counts[bisect_left(self.bounds, amount)] += 1
+        self.sum += amount
+
+
+Child = TypeVar("Child", _CounterChild, _HistogramChild)
+
+
+class _Labelled(_Family, Generic[Child]):
+    """A family of children by label values. Without label names it has one child, which
+    the family's own ``inc``/``observe`` update: bound to the child's method, so an update
+    is one Python call, not two (ADR 16)."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str],
+        new_child: Callable[[], Child],
+    ) -> None:
+        super().__init__(name, documentation, labelnames)
+        self._new_child: Callable[[], Child] = new_child
+        self._children: dict[tuple[str, ...], Child] = {}
+        self._only: Child | None = None if self.labelnames else self.labels()
+
+    def labels(self, *values: str) -> Child:
+        child = self._children.get(values)
+        if child is None:
+            self._check(values)
+            child = self._children[values] = self._new_child()
+        return child
+
+
+class LoopCounter(_Labelled[_CounterChild]):
     """``prometheus_client.Counter``'s ``labels(...).inc()`` and ``inc()``, without a lock."""
 
     def __init__(
@@ -92,26 +135,14 @@ class LoopCounter(_Family):
         *,
         registry: CollectorRegistry,
     ) -> None:
-        super().__init__(name.removesuffix("_total"), documentation, labelnames)
-        self._children: dict[tuple[str, ...], _CounterChild] = {}
-        self._only = None if self.labelnames else _CounterChild()  # inc() without labels()
+        super().__init__(name.removesuffix("_total"), documentation, labelnames, _CounterChild)
         if self._only is not None:
-            self._children[()] = self._only
+            self.inc = self._only.inc  # type: ignore[method-assign]
         registry.register(self)
 
-    def labels(self, *values: str) -> _CounterChild:
-        child = self._children.get(values)
-        if child is None:
-            self._check(values)
-            child = self._children[values] = _CounterChild()
-        return child
-
     def inc(self, amount: float = 1) -> None:
-        """Add ``amount`` to an unlabelled counter."""
-        only = self._only
-        if only is None:
-            raise self._needs_labels()
-        only.inc(amount)
+        """Add ``amount`` to an unlabelled counter (this one: refused, it has labels)."""
+        raise self._needs_labels()
 
     def _families(self) -> Iterator[Metric]:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
@@ -138,22 +169,7 @@ class LoopGauge(_Family):
         yield GaugeMetricFamily(self.name, self.documentation, value=self.value)
 
 
-class _HistogramChild:
-    __slots__ = ("bounds", "counts", "created", "sum")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)  # the last: above every bound (+Inf)
-        self.sum = 0.0
-        self.created = time.time()
-
-    def observe(self, amount: float) -> None:
-        """Count ``amount`` in the first bucket whose bound is at least it."""
-        self.counts[bisect_left(self.bounds, amount)] += 1
-        self.sum += amount
-
-
-class LoopHistogram(_Family):
+class LoopHistogram(_Labelled[_HistogramChild]):
     """``prometheus_client.Histogram``'s ``labels(...).observe()`` and ``observe()``,
     without a lock."""
 
@@ -166,28 +182,16 @@ class LoopHistogram(_Family):
         buckets: Sequence[float],
         registry: CollectorRegistry,
     ) -> None:
-        super().__init__(name, documentation, labelnames)
-        self.bounds = tuple(sorted(float(b) for b in buckets))
-        self._les = [go_float(b) for b in self.bounds] + ["+Inf"]
-        self._children: dict[tuple[str, ...], _HistogramChild] = {}
-        self._only = None if self.labelnames else _HistogramChild(self.bounds)  # observe()
+        bounds = tuple(sorted(float(b) for b in buckets))
+        super().__init__(name, documentation, labelnames, lambda: _HistogramChild(bounds))
+        self._les = [go_float(b) for b in bounds] + ["+Inf"]
         if self._only is not None:
-            self._children[()] = self._only
+            self.observe = self._only.observe  # type: ignore[method-assign]
         registry.register(self)
 
-    def labels(self, *values: str) -> _HistogramChild:
-        child = self._children.get(values)
-        if child is None:
-            self._check(values)
-            child = self._children[values] = _HistogramChild(self.bounds)
-        return child
-
     def observe(self, amount: float) -> None:
-        """Count ``amount`` in an unlabelled histogram."""
-        only = self._only
-        if only is None:
-            raise self._needs_labels()
-        only.observe(amount)
+        """Count ``amount`` in an unlabelled histogram (this one: refused, it has labels)."""
+        raise self._needs_labels()
 
     def _families(self) -> Iterator[Metric]:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)

@@ -19,7 +19,6 @@ from gateway.wire import BET, CELL, MAX_AMOUNT, MAX_TIMESTAMP, MULTIPLIER, inval
 
 __all__ = [
     "CELL_PATTERN",
-    "Cell",
     "MAX_AMOUNT",
     "MAX_BODY",
     "MAX_TIMESTAMP",
@@ -90,17 +89,11 @@ def cell_id(row: int, col: int) -> str:
     return f"cell-{row}-{col}"
 
 
-class Cell(NamedTuple):
-    """A grid cell: price band ``row`` and time window ``col`` (market/grid.py)."""
-
-    row: int
-    col: int
-
-
-def parse_cell(text: str) -> Cell:
-    """The cell of an id that matched CELL_PATTERN (ValueError otherwise)."""
+def parse_cell(text: str) -> tuple[int, int]:
+    """The band row and time column of a cell id that matched CELL_PATTERN (ValueError
+    otherwise); market/grid.py says what they cover."""
     _, row, col = text.split("-")
-    return Cell(int(row), int(col))
+    return int(row), int(col)
 
 
 def tick_message(market: str, seq: int, price: int, ts_ms: int) -> bytes:
@@ -208,17 +201,19 @@ def parse_bet(body: bytes, markets: Collection[str]) -> BetRequest:
     bet = BET.parse(data, markets)
     _refuse_repeated_bet_keys(body, data)
     row, col = parse_cell(bet["cell_id"])
-    return BetRequest(
-        bet["wallet"],
-        bet["market"],
-        bet["cell_id"],
-        row,
-        col,
-        bet["amount"],
-        bet["nonce"],
-        bet["timestamp"],
-        bet.get("min_multiplier"),
-        bet["signature"],
+    return BetRequest._make(  # _make: the tuple in one C call, its length still checked
+        (
+            bet["wallet"],
+            bet["market"],
+            bet["cell_id"],
+            row,
+            col,
+            bet["amount"],
+            bet["nonce"],
+            bet["timestamp"],
+            bet.get("min_multiplier"),
+            bet["signature"],
+        )
     )
 
 

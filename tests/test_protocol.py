@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -8,6 +10,7 @@ from hypothesis import strategies as st
 from gateway.client.wallet import Wallet, bet_body
 from gateway.errors import Rejection
 from gateway.protocol import bet_message, check_window, parse_bet, read_message, verify
+from gateway.wire import BET, WALLET
 
 MARKETS = frozenset({"BTC-USD"})
 
@@ -131,3 +134,40 @@ def test_a_repeated_key_is_refused_however_it_is_written(
     with pytest.raises(Rejection) as refused:
         parse_bet(raw, MARKETS)
     assert (refused.value.code, refused.value.field) == ("invalid_field", repeat)
+
+
+@st.composite
+def _hex_or_near_miss(draw: st.DrawFn) -> str:
+    """64 lowercase hex digits, left alone or with one character changed, added or
+    removed (an upper-case digit, whitespace, any character)."""
+    value = draw(st.text(alphabet="0123456789abcdef", min_size=64, max_size=64))
+    at = draw(st.integers(0, 63))
+    other = draw(st.one_of(st.sampled_from("ABCDEF \n+-_x"), st.characters()))
+    edit = draw(st.sampled_from(["none", "replace", "insert", "delete"]))
+    if edit == "replace":
+        return value[:at] + other + value[at + 1 :]
+    if edit == "insert":
+        return value[:at] + other + value[at:]
+    if edit == "delete":
+        return value[:at] + value[at + 1 :]
+    return value
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=st.one_of(_hex_or_near_miss(), st.text(max_size=70)))
+def test_hex_fields_accept_exactly_what_their_pattern_matches(value: str) -> None:
+    """WALLET's round-trip check takes a value iff its published pattern matches it whole:
+    upper case, whitespace, signs, other digits and wrong lengths are all refused."""
+    pattern = re.compile(WALLET.pattern)
+    try:
+        WALLET.check("wallet", value)
+        accepted = True
+    except Rejection:
+        accepted = False
+    assert accepted == (pattern.fullmatch(value) is not None)
+
+
+def test_a_bet_body_parses_to_its_own_values() -> None:
+    """Body.parse hands back the decoded members themselves, each checked."""
+    data: dict[str, object] = _bet_json(WALLET_FOR_BODIES)
+    assert BET.parse(data, MARKETS) is data

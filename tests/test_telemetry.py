@@ -7,12 +7,14 @@ import datetime
 import json
 import logging
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 import structlog
 
-from gateway.telemetry import EventLog, Timestamper, configure_logging
+from gateway.telemetry import EventLog, JsonLines, Timestamper, configure_logging
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +63,43 @@ def test_timestamps_read_as_the_clock_that_made_them() -> None:
     parsed = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     assert parsed.tzinfo is not None and parsed.utcoffset() == datetime.timedelta(0)
     assert abs(parsed.timestamp() - now) < 1e-6
+
+
+def _events() -> list[tuple[str, dict[str, Any]]]:
+    """Events of every level name, with and without an exception, and values JSON
+    cannot hold."""
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        error = exc
+    return [
+        ("info", {"event": "request", "status": 202, "duration_ms": 1.234, "trace_id": None}),
+        ("debug", {"event": "d"}),
+        ("warn", {"event": "w"}),
+        ("warning", {"event": "w"}),
+        ("error", {"event": "e", "exc_info": error}),
+        ("critical", {"event": "c", "exc_info": False}),
+        ("exception", {"event": "x"}),
+        ("info", {"event": "odd", "path": Path("/var/lib/tapgate"), "ids": {1}}),
+    ]
+
+
+def test_json_lines_are_the_bytes_of_structlog_s_four_processors() -> None:
+    """JsonLines writes what add_log_level, Timestamper, format_exc_info and orjson's
+    JSONRenderer write one after another: level names, tracebacks, a repr for the rest."""
+    clock = lambda: 1_764_511_234.567_891  # noqa: E731
+    chain: list[Any] = [
+        structlog.processors.add_log_level,
+        Timestamper(clock),
+        structlog.processors.format_exc_info,
+        structlog.processors.JSONRenderer(serializer=orjson.dumps),
+    ]
+    ours = JsonLines(clock)
+    for method, event in _events():
+        theirs: Any = dict(event)
+        for processor in chain:
+            theirs = processor(None, method, theirs)
+        assert ours(None, method, dict(event)) == theirs, (method, event)
 
 
 def test_event_log_writes_through_the_configured_chain(

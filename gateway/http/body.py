@@ -15,6 +15,8 @@ class ClientGone(Exception):
 
 def check_json_content_type(value: bytes | None) -> None:
     """Accept ``application/json`` with at most a ``charset=utf-8`` parameter."""
+    if value == b"application/json":  # what clients send: no parsing (2.5k instructions)
+        return
     if value is not None:
         media, _, params = value.partition(b";")
         if media.strip().lower() == b"application/json":

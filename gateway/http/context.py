@@ -125,7 +125,7 @@ class RequestContext:
                     "method": scope.get("method", "GET"),
                     "route": route,
                     "status": status if http or started else None,
-                    "duration_ms": round(elapsed * 1000, 3),
+                    "duration_ms": round(elapsed * 1_000_000) / 1000,
                     "client": address,
                     **fields,
                 },
