@@ -887,15 +887,30 @@ class RollingSigner:
         self.pool.shutdown(cancel_futures=True)
 
 
+# An open-loop run's signers must outpace its rate by this much, measured before the run:
+# during it they get what the gateway leaves of the cores (niced). At 1.14x (3,433/s for
+# 3,000/s, 2026-11-30 11:22) they fell behind as soon as the gateway took 1.44 cores.
+SIGNING_MARGIN = 1.5
+
+
 def prepare(
-    opts: Options, count: int, url: str, token: str | None
+    opts: Options, count: int, url: str, token: str | None, rate: float | None = None
 ) -> tuple[list[bytes], list[str], float]:
-    """Make and fund the wallets, then pick a start time that leaves room to sign."""
+    """Make and fund the wallets, then pick a start time that leaves room to sign; at an
+    open-loop ``rate`` the signers too slow for it stop the run before it starts (exit 2,
+    as a run they fell behind in does): it would measure the generator."""
     seeds = [secrets.token_bytes(32) for _ in range(opts.wallets)]
     wallets = [SigningKey(s).verify_key.encode().hex() for s in seeds]
+    per_second = signing_rate(seeds) * opts.workers
+    if rate is not None and per_second < SIGNING_MARGIN * rate:
+        print(
+            f"INVALID: {opts.workers} signers manage ~{per_second:.0f}/s before the run, "
+            f"under {SIGNING_MARGIN}x the {rate:.0f}/s asked: they would fall behind once "
+            "the gateway takes its share of the cores (more --workers, or a lower --rate)"
+        )
+        raise SystemExit(2)
     if token:
         fund(url, token, wallets)
-    per_second = signing_rate(seeds) * opts.workers
     lead = count / per_second * 1.4 + 5.0
     print(f"signing {count} requests ahead (~{per_second:.0f}/s); the run starts in {lead:.0f} s")
     return [bytes(s) for s in seeds], wallets, time.time() + lead
@@ -907,7 +922,7 @@ def run_open(opts: Options, url: str, pid: int | None, token: str | None) -> Run
     else:
         due = schedule("steady", opts.rate, opts.duration)
     ahead = sum(1 for d in due if d < SIGN_AHEAD_S)
-    seeds, _wallets, start_wall = prepare(opts, ahead, url, token)
+    seeds, _wallets, start_wall = prepare(opts, ahead, url, token, opts.rate)
     wallet_of = [i % opts.wallets for i in range(len(due))]
     jobs = [(wallet_of[i], int((start_wall + due[i]) * 1000), i) for i in range(len(due))]
     addr_of = [w % len(ADDRESSES) for w in wallet_of]
