@@ -6,7 +6,7 @@ import itertools
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -84,13 +84,14 @@ class RequestContext:
         started = False
         status = 500
 
-        async def send_with_headers(message: Message) -> None:
+        def send_with_headers(message: Message) -> Awaitable[None]:
+            # the send itself for the caller to await: no coroutine of its own a message
             nonlocal started, status
             if message["type"] in _RESPONSE_START:  # a stream's denial response too
                 started = True
                 status = message["status"]
                 message["headers"] = [*message.get("headers", ()), *extra]
-            await send(message)
+            return send(message)
 
         metrics = self.metrics
         http = scope["type"] == "http"

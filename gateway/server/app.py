@@ -99,11 +99,15 @@ class TapgateApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._asgi(scope, receive, send)
 
-    async def dispatch(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Every route, after the request context (what a worker tunnels to the owner)."""
+    def dispatch(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        """Every route, after the request context (what a worker tunnels to the owner).
+
+        Hands back the route's coroutine for the caller to await: a coroutine of its own
+        would be one more frame between uvicorn and the route, every request (ADR 16).
+        """
         if scope["type"] == "http" and scope["path"] == "/api/bets":
             if scope["method"] != "POST":
-                await send_rejection(
+                return send_rejection(
                     send,
                     Rejection(
                         ErrorCode.METHOD_NOT_ALLOWED,
@@ -112,19 +116,16 @@ class TapgateApp:
                     ),
                     request_id(scope),
                 )
-            elif self._place_bet is None:
-                await send_rejection(
+            if self._place_bet is None:
+                return send_rejection(
                     send,
                     Rejection(ErrorCode.OVERLOADED, "the gateway is starting", retry_after=1.0),
                     request_id(scope),
                 )
-            else:
-                await self._place_bet(scope, receive, send)
-            return
+            return self._place_bet(scope, receive, send)
         if scope["type"] == "lifespan":
-            await self.starlette(scope, receive, send)
-            return
-        await self._rest(scope, receive, send)
+            return self.starlette(scope, receive, send)
+        return self._rest(scope, receive, send)
 
     def lifespan(self) -> contextlib.AbstractAsyncContextManager[None]:
         """The runtime (or a worker's link), open for the ``async with`` block."""
