@@ -102,7 +102,7 @@ class WorkerLink:
         a bet costs no task of its own while its group is written."""
         _, ident, fields, now = frame
         try:
-            admitted = self.admission.begin(BetRequest(*fields), now)
+            admitted = self.admission.begin(BetRequest._make(fields), now)
         except Rejection as rejection:
             self._refuse(ident, rejection)
             return
