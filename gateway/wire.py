@@ -86,7 +86,7 @@ class Text:
 class Hex(Text):
     """Exactly ``digits`` lowercase hex digits: ``Text`` with the pattern ``[0-9a-f]{digits}``,
     checked by a hex round trip instead of the regex (a bet's wallet and signature are 192
-    digits; sre spends ~50 instructions a character on them, this a third of that; ADR 16)."""
+    digits; sre spends ~50 instructions a character on them, this under half; ADR 16)."""
 
     digits: int
 
