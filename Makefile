@@ -121,7 +121,7 @@ typecheck: $(STAMP) $(NODE_STAMP)
 	node_modules/.bin/tsc -p tsconfig.json
 	# the .pyi stubs against the compiled fastpath modules (built by make install)
 	$(BIN)/python -m mypy.stubtest --allowlist fastpath/stubtest-allowlist.txt \
-	  fastpath._buckets_c fastpath._queue_c fastpath._verify_c
+	  fastpath._bets_c fastpath._buckets_c fastpath._queue_c fastpath._verify_c
 
 # the compiled pass serves every subprocess gateway as an owner with two workers, the pure
 # pass as one process (ADR 12): both modes, and the suite still runs twice, not four times

@@ -27,7 +27,7 @@ def extensions() -> list[Extension]:
         ) from exc
     modules = [
         Extension(f"fastpath.{name}", [f"fastpath/{name}.pyx"], optional=True)
-        for name in ("_buckets_c", "_queue_c", "_verify_c")
+        for name in ("_bets_c", "_buckets_c", "_queue_c", "_verify_c")
     ]
     return cythonize(modules, language_level=3, quiet=True)
 

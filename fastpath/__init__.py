@@ -10,12 +10,20 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-__all__ = ["IMPLEMENTATION", "IMPORT_ERROR", "BatchQueue", "TokenBuckets", "verify_batch"]
+__all__ = [
+    "IMPLEMENTATION",
+    "IMPORT_ERROR",
+    "BatchQueue",
+    "TokenBuckets",
+    "bet_fields",
+    "verify_batch",
+]
 
 NO_EXTENSIONS = os.environ.get("TAPGATE_NO_EXTENSIONS", "") not in ("", "0")
 IMPORT_ERROR: str | None = None
 
 if TYPE_CHECKING or NO_EXTENSIONS:
+    from ._bets_py import bet_fields
     from ._buckets_py import TokenBuckets
     from ._queue_py import BatchQueue
     from ._verify_py import verify_batch
@@ -23,12 +31,14 @@ if TYPE_CHECKING or NO_EXTENSIONS:
     IMPLEMENTATION = "py"
 else:
     try:
+        from ._bets_c import bet_fields
         from ._buckets_c import TokenBuckets
         from ._queue_c import BatchQueue
         from ._verify_c import verify_batch
 
         IMPLEMENTATION = "c"
     except ImportError as exc:  # no compiler at install time: say so, never silently
+        from ._bets_py import bet_fields
         from ._buckets_py import TokenBuckets
         from ._queue_py import BatchQueue
         from ._verify_py import verify_batch

@@ -19,7 +19,7 @@ def _compiled(name: str) -> ModuleType | None:
         return None
 
 
-MODULES = ("_buckets", "_queue", "_verify")
+MODULES = ("_bets", "_buckets", "_queue", "_verify")
 
 
 @pytest.fixture(params=["c", "py"])
