@@ -89,7 +89,8 @@ mutation-check: $(STAMP) $(FAULTS)
 # Regenerate the hash-pinned locks from requirements/*.in; existing pins are kept unless
 # UPGRADE=--upgrade. pip-tools lives in a venv of its own (it is not part of any lock).
 PIP_TOOLS := pip-tools==7.6.2
-COMPILE = .venv-lock/bin/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras $(UPGRADE)
+COMPILE = .venv-lock/bin/pip-compile --quiet --allow-unsafe --generate-hashes --strip-extras \
+  --no-emit-index-url --no-emit-find-links $(UPGRADE)
 lock:
 	test -x .venv-lock/bin/pip-compile || { $(PYTHON) -m venv .venv-lock && \
 	  .venv-lock/bin/python -m pip install --quiet --disable-pip-version-check $(PIP_TOOLS); }
