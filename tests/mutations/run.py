@@ -28,6 +28,8 @@ ROOT = HERE.parent.parent
 # pytest plugins no named test needs (tests that use hypothesis or schemathesis import them):
 # loading them took 4 of the 5.4 s each of the ~80 pytest runs here spent before its tests
 LEAN = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:benchmark")
+# the baseline (every named test) on two processes, a test file to each, as make test runs
+PARALLEL = ("-n", "2", "--dist", "loadfile")
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ def _named(patch: Path) -> tuple[str, list[str]]:
     return what, tests
 
 
-def _pytest(tests: list[str]) -> Report:
+def _pytest(tests: list[str], *options: str) -> Report:
     """Run ``tests`` (no coverage, no cache, the edge filter lifted) and read the report."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     with tempfile.TemporaryDirectory() as tmp:
@@ -69,6 +71,7 @@ def _pytest(tests: list[str]) -> Report:
                 "--no-header",
                 *LEAN,
                 f"--junitxml={junit}",
+                *options,
                 *tests,
             ],
             cwd=ROOT,
@@ -120,7 +123,7 @@ def main() -> int:
     ]
     named = sorted({t for p in patches for t in _named(p)[1]})
     started = time.monotonic()
-    baseline = _pytest(named)
+    baseline = _pytest(named, *PARALLEL)
     print(f"unpatched: {baseline.passed} of {len(named)} named tests pass "
           f"({time.monotonic() - started:.0f} s)")  # fmt: skip
     if baseline.failed or baseline.errors or baseline.passed < len(named):
