@@ -345,6 +345,41 @@ async def post_pooled(url: str, bodies: list[dict[str, Any]]) -> list[httpx.Resp
         )  # fmt: skip
 
 
+# refusals that say the machine was slow, not that the gateway was wrong: the bet reached
+# the gateway after its timestamp left the receive window, the scripted feed's ticks came
+# late (the market then refuses for a moment, as it should), or the queue was full
+SLOW_MACHINE = frozenset({"timestamp_out_of_window", "quote_stale", "market_halted", "overloaded"})
+
+
+def post_until_accepted(
+    url: str,
+    count: int,
+    sign: Callable[[list[int]], list[dict[str, Any]]],
+    *,
+    retry: frozenset[str] = SLOW_MACHINE,
+    deadline_s: float = 60,
+) -> list[tuple[dict[str, Any], httpx.Response]]:
+    """``count`` bets, each 202 in the end: each round ``sign(indices)`` signs the bets
+    still missing afresh and posts them at once; a bet refused with a code in ``retry`` goes
+    again until ``deadline_s`` (a bound, not a speed), and any other refusal fails at once,
+    naming it. The accepted bodies with their responses, in index order."""
+    deadline = time.monotonic() + deadline_s
+    done: dict[int, tuple[dict[str, Any], httpx.Response]] = {}
+    while len(done) < count:
+        todo = [i for i in range(count) if i not in done]
+        bodies = sign(todo)
+        refused = []
+        for i, body, r in zip(todo, bodies, asyncio.run(post_pooled(url, bodies)), strict=True):
+            if r.status_code == 202:
+                done[i] = (body, r)
+            else:
+                refused.append(r)
+        other = [r.text for r in refused if r.json()["error"]["code"] not in retry]
+        assert not other, other[:3]
+        assert not refused or time.monotonic() < deadline, [r.text for r in refused[:3]]
+    return [done[i] for i in range(count)]
+
+
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     """Poll ``predicate`` until true; ``timeout`` bounds a stuck run, it is not a speed."""
     deadline = time.monotonic() + timeout

@@ -21,7 +21,13 @@ from gateway.client.wallet import Wallet, bet_body
 from gateway.http.stream import subscribe_message
 from gateway.protocol import cell_id
 from gateway.store.invariants import ledger_violations
-from tests.gatewayproc import GatewayProcess, post_pooled, tapgate, wait_for
+from tests.gatewayproc import (
+    GatewayProcess,
+    post_pooled,
+    post_until_accepted,
+    tapgate,
+    wait_for,
+)
 from tests.integration.scripted import COLUMN_MS, MARKET_ENV, ORACLE, ScriptedFeed, priced, zigzag
 from tests.schemas import stream_errors
 
@@ -611,26 +617,6 @@ def test_stream_connections_beyond_the_cap_get_503(make_gateway: Any) -> None:
     assert int(denial.headers["retry-after"]) >= 1
 
 
-def _post_bets_until_accepted(
-    gw: GatewayProcess, owners: list[Wallet], cell: str, deadline_s: float
-) -> list[httpx.Response]:
-    """A bet of 10 on ``cell`` from each of ``owners``, each 202 in the end: a bet refused
-    with 503 (the feed late on a busy machine) is signed again and posted again until
-    ``deadline_s`` has passed; any other refusal fails at once, naming it."""
-    deadline = time.monotonic() + deadline_s
-    responses: list[httpx.Response | None] = [None] * len(owners)
-    while True:
-        todo = [i for i, r in enumerate(responses) if r is None or r.status_code != 202]
-        if not todo:
-            return [r for r in responses if r is not None]
-        other = [r.text for i in todo if (r := responses[i]) is not None and r.status_code != 503]
-        assert not other, other[:3]
-        assert time.monotonic() < deadline, [r.text for i in todo if (r := responses[i])][:3]
-        bodies = [bet_body(owners[i], market="BTC-USD", cell_id=cell, amount=10) for i in todo]
-        for i, response in zip(todo, asyncio.run(post_pooled(gw.url, bodies)), strict=True):
-            responses[i] = response
-
-
 def test_settlement_killed_between_batches_settles_each_bet_once(
     make_gateway: Any, tmp_path: Path
 ) -> None:
@@ -639,8 +625,9 @@ def test_settlement_killed_between_batches_settles_each_bet_once(
     The column is 15 s ahead (the horizon raised for it) so that a slow machine posting 160
     bets does not see it close; the waits are bounds, not speeds. On a busy machine the
     scripted feed's ticks can come late, and the market then refuses bets for a moment
-    (503 quote_stale or market_halted, as it should): those bets are signed again and
-    posted again until the column is accepted whole."""
+    (503 quote_stale or market_halted, as it should), or a bet reaches the gateway after
+    its receive window (401): those bets are signed again and posted again until the column
+    is accepted whole (``post_until_accepted``)."""
     gw: GatewayProcess = make_gateway(
         {**MARKET_ENV, "TAPGATE_SETTLE_BATCH": "1", "TAPGATE_MARKET_HORIZON_MS": "20000"}
     )
@@ -654,8 +641,15 @@ def test_settlement_killed_between_batches_settles_each_bet_once(
         col = _column(15_000)
         start = col * COLUMN_MS
         owners = [w for w in wallets for _ in range(40)]
-        responses = _post_bets_until_accepted(gw, owners, f"cell-101-{col}", deadline_s=60)
-        ids = [int(r.json()["bet_id"]) for r in responses]
+        accepted = post_until_accepted(
+            gw.url,
+            len(owners),
+            lambda todo: [
+                bet_body(owners[i], market="BTC-USD", cell_id=f"cell-101-{col}", amount=10)
+                for i in todo
+            ],
+        )
+        ids = [int(r.json()["bet_id"]) for _, r in accepted]
         feed.script = lambda ts: zigzag(ts) if ts < start + 100 else 10_150
         deadline = time.monotonic() + 60
         while True:
