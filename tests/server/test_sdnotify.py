@@ -43,7 +43,8 @@ def test_gateway_notifies_ready_pings_and_stopping(tmp_path: Path) -> None:
 
 
 def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> None:
-    """Pings come from the loop: a 0.6 s block leaves a 0.6 s hole, then they resume."""
+    """Pings come from the loop: a 1 s block leaves a hole, then they resume (a ping sent
+    just before the block may be read up to 0.25 s late on a busy machine)."""
     sock = _listen(tmp_path / "n")
     stamps: list[float] = []
     done = threading.Event()
@@ -64,11 +65,11 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> 
 
     async def scenario() -> tuple[float, float]:
         task = asyncio.create_task(notifier.watchdog())
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
         blocked_at = time.monotonic()
-        time.sleep(0.6)  # the loop is stuck: no pings may go out
+        time.sleep(1.0)  # the loop is stuck: no pings may go out
         unblocked_at = time.monotonic()
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
         task.cancel()
         return blocked_at, unblocked_at
 
@@ -76,7 +77,7 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(tmp_path: Path) -> 
     done.set()
     reader.join()
     sock.close()
-    assert not [t for t in stamps if blocked_at + 0.06 < t < unblocked_at]
+    assert not [t for t in stamps if blocked_at + 0.25 < t < unblocked_at]
     assert len([t for t in stamps if t < blocked_at]) >= 4
     assert len([t for t in stamps if t > unblocked_at]) >= 4
 
