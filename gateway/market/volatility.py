@@ -132,7 +132,9 @@ class _Window:
         return best_k
 
     def variance(self) -> float | None:
-        return self.sq / self.dt if self.dt > 0.0 and self.items else None
+        # a running sum of squares can end a hair below zero once the samples left are all
+        # 0 (a price that stopped moving): sqrt of it would fail the market (math domain)
+        return max(self.sq, 0.0) / self.dt if self.dt > 0.0 and self.items else None
 
     def __len__(self) -> int:
         return len(self.items)

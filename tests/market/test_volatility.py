@@ -106,3 +106,19 @@ def test_steady_market_keeps_one_long_regime() -> None:
     band = est.band()
     assert band is not None and est.restarts == 0 and band.samples == 14_399
     assert band.low > 0.97 * band.estimate and band.high < 1.03 * band.estimate
+
+
+def test_a_price_that_stops_moving_never_fails_the_band() -> None:
+    """Integer ticks that move for a short window and then stand still for one: the short
+    window's running sum ends a hair below zero (it did, and the gateway could not start on
+    such a history); the band stays a band, at the floor."""
+    for seed in range(20):
+        rng = random.Random(seed)
+        est = VolEstimator(window=2000, short=20, min_samples=10)
+        price = 10_000
+        for i in range(200):
+            if i % 40 < 20:
+                price += rng.choice([-30, -5, 0, 5, 30, 100])
+            est.add(50 * (i + 1), price)
+            band = est.band()
+            assert band is None or 0 < band.low <= band.estimate <= band.high, (seed, i, band)
