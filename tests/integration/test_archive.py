@@ -74,6 +74,13 @@ def test_archive_through_the_running_gateway(make_gateway: Any) -> None:
     try:
         priced(gw)
         bodies = _settled_bets(gw, 30)
+
+        def ticks() -> int:
+            with gw.database() as conn:
+                return int(conn.execute("SELECT count(*) FROM ticks").fetchone()[0])
+
+        # a busy machine's scripted feed can be slow: wait for ticks beyond the window
+        wait_for(lambda: ticks() > 40, 60, "more ticks than the volatility window (40)")
         with gw.database() as conn:
             before = conn.execute(
                 "SELECT id, receipt, signature FROM bets WHERE archive IS NULL"
