@@ -196,6 +196,8 @@ class GatewayProcess:
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
+        self.proc.kill()  # never left running past its test (an owner whose start failed hung)
+        self.proc.wait(30)
         raise RuntimeError(f"gateway did not become healthy: {self.logs()}")
 
     def stop(self, timeout: float = 30.0) -> int:
