@@ -214,13 +214,32 @@ async def _load_markets(settings: Settings, reader: Reader) -> list[Market]:
 
 
 async def open_runtime(settings: Settings, metrics: Metrics | None = None) -> Runtime:
-    """Open the database, rebuild the in-memory state from it, and wire the parts."""
+    """Open the database, rebuild the in-memory state from it, and wire the parts.
+
+    If the rebuild fails (a damaged file, a history it cannot read back), the connections
+    opened so far are closed before the error goes on: each holds a thread that would keep
+    the process from exiting."""
     _check_modes(settings)
     metrics = metrics if metrics is not None else Metrics(process=False)
     path = settings.db_path
     await asyncio.to_thread(prepare, path, settings.synchronous)
-    reader_conn = await open_reader(path)
-    checkpoint_conn = await open_checkpointer(path, settings.synchronous)
+    async with contextlib.AsyncExitStack() as opened:
+        reader_conn = await open_reader(path)
+        opened.push_async_callback(reader_conn.close)
+        checkpoint_conn = await open_checkpointer(path, settings.synchronous)
+        opened.push_async_callback(checkpoint_conn.close)
+        runtime = await _wire(settings, metrics, reader_conn, checkpoint_conn)
+        opened.pop_all()  # the runtime closes them now
+    return runtime
+
+
+async def _wire(
+    settings: Settings,
+    metrics: Metrics,
+    reader_conn: aiosqlite.Connection,
+    checkpoint_conn: aiosqlite.Connection,
+) -> Runtime:
+    path = settings.db_path
     reader = Reader(reader_conn)
     now_ms = int(time.time() * 1000)
     state = await reader.start_state(now_ms - settings.receive_window_ms - settings.future_skew_ms)

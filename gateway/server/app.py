@@ -138,13 +138,13 @@ class TapgateApp:
                 yield
             return
         runtime = await open_runtime(self.settings, self.metrics)
-        runtime.start()
-        self.runtime = runtime
-        app.state.runtime = runtime
-        self._place_bet = PlaceBet(
-            runtime.admission, frozenset(self.settings.symbols), self.metrics
-        )
         try:
+            runtime.start()
+            self.runtime = runtime
+            app.state.runtime = runtime
+            self._place_bet = PlaceBet(
+                runtime.admission, frozenset(self.settings.symbols), self.metrics
+            )
             yield
         finally:
             await runtime.close()

@@ -14,6 +14,7 @@ one rule for the state (nothing survives a half-restarted process group).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import subprocess  # nosec B404
@@ -36,11 +37,12 @@ __all__ = ["run_owner", "worker_main"]
 log = structlog.get_logger("tapgate.server")
 START_TIMEOUT_S = 60.0  # a worker imports, connects and says ready well within this
 STOP_TIMEOUT_S = 40.0  # uvicorn's graceful shutdown (30 s) plus the worker's own exit
+STARTUP_FAILED = 3  # the lifespan failed: uvicorn's own status for it in one process
 
 
 def run_owner(settings: Settings, host: str, port: int) -> int:
     """Serve with ``settings.workers`` workers until stopped; the exit status (0, 1 a
-    worker failed, 130 Ctrl-C)."""
+    worker failed, 3 the runtime did not open, 130 Ctrl-C)."""
     listener = socket.create_server(
         (host, port),
         family=socket.AF_INET6 if ":" in host else socket.AF_INET,
@@ -81,7 +83,13 @@ async def _owner(
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
     notifier = Notifier()
-    async with app.lifespan():
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(_stop, workers)  # a failed start leaves them waiting
+        try:
+            await stack.enter_async_context(app.lifespan())
+        except Exception:
+            log.exception("startup_failed")
+            return STARTUP_FAILED
         runtime = app.runtime
         if runtime is None:  # the lifespan opens it or raises
             raise RuntimeError("the runtime did not open")
