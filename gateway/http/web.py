@@ -11,6 +11,7 @@ address), up to ``TAPGATE_DEV_FUNDING_CAP`` per wallet balance; every funding is
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import time
@@ -59,9 +60,25 @@ class _Static(StaticFiles):
         return response
 
 
+_FUND_HIDDEN = b'<button id="fund" class="fund" type="button" hidden>'
+
+
+@functools.cache
+def _client_html(fund_button: bool) -> bytes:
+    """index.html; its development funding button shown only where it would work."""
+    html = (STATIC / "index.html").read_bytes()
+    if html.count(_FUND_HIDDEN) != 1:
+        raise RuntimeError("index.html: the fund button is not where web.py expects it")
+    return (
+        html.replace(_FUND_HIDDEN, _FUND_HIDDEN.replace(b" hidden", b"")) if fund_button else html
+    )
+
+
 async def client_page(request: Request) -> Response:
-    """The reference client."""
-    return _page("index.html")
+    """The reference client; its Fund button only for a loopback peer when development
+    funding is on (elsewhere ``/dev/fund`` answers 404: the button would only fail)."""
+    fund = request.app.state.runtime.settings.dev_funding and _loopback_peer(request)
+    return Response(_client_html(fund), media_type="text/html", headers=_HTML_HEADERS)
 
 
 async def docs_page(request: Request) -> Response:

@@ -3,6 +3,7 @@ cannot be reached unless a developer switched it on, on loopback, below its cap.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -69,6 +70,25 @@ def test_dev_funding_credits_with_ledger_rows_up_to_the_cap(
             "SELECT amount FROM ledger WHERE account = ? AND kind = 'deposit'", (WALLET,)
         ).fetchall()
     assert sorted(r[0] for r in rows) == [500, 1000]
+
+
+def _fund_button_shown(client: TestClient) -> bool:
+    page = client.get("/")
+    assert page.status_code == 200 and PAGE_POLICY in page.headers["content-security-policy"]
+    found = re.search(r'<button id="fund"[^>]*>', page.text)
+    assert found is not None
+    return " hidden" not in found.group(0)
+
+
+def test_the_page_offers_funding_only_where_the_route_answers(tmp_path: Path) -> None:
+    """The Fund button is in the page for a loopback peer with funding on; with funding
+    off, or to another address, it is hidden (/dev/fund would answer 404)."""
+    with app_client(tmp_path / "off") as client:
+        assert not _fund_button_shown(client)
+    with app_client(tmp_path / "on", TAPGATE_DEV_FUNDING="1") as client:
+        assert _fund_button_shown(client)
+        remote = TestClient(client.app, client=("203.0.113.9", 5000))
+        assert not _fund_button_shown(remote)
 
 
 def test_serve_refuses_dev_funding_on_a_reachable_address() -> None:
