@@ -12,6 +12,7 @@ const STAKES = [10, 50, 100, 500];
 const ROW_PX = 46; // every cell at least 44 px high and wide: a thumb's target
 const MIN_COL_PX = 52;
 const HISTORY = 0.3; // the share of the board's width that shows the price so far
+const TAG_CLEARANCE_PX = 16; // a band label this close to the price tag's middle is hidden by it
 /** What a cell holding one of our bets says (short: a cell is 48 px wide on a phone). */
 const LABELS = /** @type {Record<string, string>} */ ({ pending: "…", accepted: "bet ✓", won: "won", lost: "lost", void: "void" });
 
@@ -183,9 +184,12 @@ function draw() {
   }
   ctx.fillStyle = "#8b949e";
   ctx.font = "11px system-ui, sans-serif";
+  const tagY = view.y(/** @type {number} */ (view.grid.price));
   for (let r = 0; r < view.rows; r++) {
     const low = (view.topRow - r) * view.band; // the band's lower edge, at the row's bottom
-    ctx.fillText(fmt.format(low), 4, (r + 1) * ROW_PX - 4);
+    const baseline = (r + 1) * ROW_PX - 4;
+    if (Math.abs(baseline - 4 - tagY) < TAG_CLEARANCE_PX) continue; // the price tag is there
+    ctx.fillText(fmt.format(low), 4, baseline);
   }
   ctx.strokeStyle = "#f7b955";
   ctx.setLineDash([4, 4]);
@@ -207,7 +211,7 @@ function draw() {
   ctx.stroke();
   const tag = $("price");
   tag.textContent = fmt.format(/** @type {number} */ (view.grid.price));
-  tag.style.top = `${view.y(/** @type {number} */ (view.grid.price))}px`;
+  tag.style.top = `${tagY}px`;
   drawCells(view);
 }
 
