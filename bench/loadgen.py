@@ -288,9 +288,9 @@ async def _connect(
 class Run:
     scenario: str
     offered: str
-    due: array.array  # seconds after start each request was due
-    latency: array.array = field(default_factory=lambda: array.array("d"))
-    status: array.array = field(default_factory=lambda: array.array("H"))
+    due: array.array[float]  # seconds after start each request was due
+    latency: array.array[float] = field(default_factory=lambda: array.array("d"))
+    status: array.array[int] = field(default_factory=lambda: array.array("H"))
     started_wall: float = 0.0
     elapsed: float = 0.0
     samples: list[dict[str, float]] = field(default_factory=list)
@@ -360,12 +360,12 @@ async def open_loop(
     host: str,
     port: int,
     requests: list[bytes | None],
-    due: array.array,
+    due: array.array[float],
     addr_of: Sequence[int],
     per_address: int,
     start_at: float,
     deadline: float,
-) -> tuple[array.array, array.array, float]:
+) -> tuple[array.array[float], array.array[int], float]:
     """Send each request at its due time on an idle connection of its address (or as soon
     as it is signed, when signing is late: RollingSigner counts those)."""
     loop = asyncio.get_running_loop()
@@ -459,7 +459,7 @@ async def closed_loop(
     start_at: float,
     duration: float,
     offered: set[int] | None,
-) -> tuple[array.array, array.array, array.array, float]:
+) -> tuple[array.array[float], array.array[float], array.array[int], float]:
     """Each connection sends its next request as soon as the previous one is answered,
     taking requests from the time slot that matches the clock (timestamps stay fresh),
     skipping those for a row the live grid no longer offers (``offered``, kept current by
@@ -719,6 +719,8 @@ async def audience(url: str, count: int, counts: dict[str, int], stop: asyncio.E
                     frame.cancel()
                     return
                 raw = frame.result()
+                if isinstance(raw, bytes):  # the stream sends text frames
+                    raw = raw.decode()
                 counts["messages"] += 1
                 counts["bytes"] += len(raw)
                 # one watched market: its number ends each message; parsing every grid
@@ -763,7 +765,7 @@ def fund(url: str, token: str, wallets: list[str]) -> None:
 # Scenarios
 
 
-def schedule(kind: str, rate: float, duration: float, ramp: float = 10.0) -> array.array:
+def schedule(kind: str, rate: float, duration: float, ramp: float = 10.0) -> array.array[float]:
     """Due times (s) of a constant-rate or a linear-ramp-then-hold arrival schedule."""
     due = array.array("d")
     if kind == "spike":
@@ -819,7 +821,7 @@ class RollingSigner:
         plan_at: Callable[[int], CellPlan],
         seeds: list[bytes],
         jobs: list[tuple[int, int, int]],
-        due: array.array,
+        due: array.array[float],
         workers: int,
     ) -> None:
         self.plan_at = plan_at  # the plan for bets due from a time (ms) on
@@ -873,7 +875,7 @@ class RollingSigner:
             )
             self._fill(k, plan, list(signed))
 
-    def late(self, start_wall: float, due: array.array) -> int:
+    def late(self, start_wall: float, due: array.array[float]) -> int:
         """How many requests were signed only after they were due (sent late by us), or
         never (the run ended first)."""
         return sum(

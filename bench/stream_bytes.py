@@ -54,7 +54,7 @@ def measure(url: str, seconds: float, watch: str | None, compress: bool) -> dict
             except TimeoutError:
                 break
             kind = orjson.loads(text)["type"]
-            by_type[kind] += len(text.encode())
+            by_type[kind] += len(text if isinstance(text, bytes) else text.encode())
             count[kind] += 1
         wire = sock.received - at_start
     total = sum(by_type.values())
