@@ -379,6 +379,8 @@ def post_until_accepted(
         other = [r.text for r in refused if r.json()["error"]["code"] not in retry]
         assert not other, other[:3]
         assert not refused or time.monotonic() < deadline, [r.text for r in refused[:3]]
+        if refused:
+            time.sleep(0.1)  # a busy gateway gets a moment; the next round signs afresh
     return [done[i] for i in range(count)]
 
 
