@@ -74,8 +74,10 @@ def quiet_known_warnings() -> None:
 
 
 def serve(host: str, port: int) -> int:
-    """Serve until stopped; the exit status (0, 1 did not start, 130 Ctrl-C). Raises
-    ConfigError for bad settings and DataDirLocked when another gateway holds the data."""
+    """Serve until stopped; the exit status (0, 1 did not start, 130 Ctrl-C; a lifespan
+    that fails, such as a database that cannot be read back, exits 3 from uvicorn or the
+    owner). Raises ConfigError for bad settings and DataDirLocked when another gateway
+    holds the data."""
     quiet_known_warnings()
 
     settings = Settings.from_env()  # ConfigError: the command line says which variable
