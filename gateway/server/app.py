@@ -137,7 +137,11 @@ class TapgateApp:
             async with self._worker(self.owner):
                 yield
             return
-        runtime = await open_runtime(self.settings, self.metrics)
+        try:
+            runtime = await open_runtime(self.settings, self.metrics)
+        except Exception:  # one structured line in both modes; the process then exits 3
+            structlog.get_logger("tapgate.server").exception("startup_failed")
+            raise
         try:
             runtime.start()
             self.runtime = runtime

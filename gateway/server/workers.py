@@ -87,8 +87,7 @@ async def _owner(
         stack.push_async_callback(_stop, workers)  # a failed start leaves them waiting
         try:
             await stack.enter_async_context(app.lifespan())
-        except Exception:
-            log.exception("startup_failed")
+        except Exception:  # logged by the lifespan as startup_failed
             return STARTUP_FAILED
         runtime = app.runtime
         if runtime is None:  # the lifespan opens it or raises

@@ -50,5 +50,6 @@ def test_a_database_that_cannot_be_read_back_ends_the_start(tmp_path: Path, work
     gw = GatewayProcess(data, {"TAPGATE_WORKERS": workers})
     with pytest.raises(RuntimeError, match="gateway exited with 3"):
         gw.start(markets_ready=False)
-    assert "database disk image is malformed" in gw.logs()
+    logs = gw.logs()
+    assert '"startup_failed"' in logs and "database disk image is malformed" in logs
     assert _workers_serving(gw.port) == []
